@@ -1,0 +1,117 @@
+"""The one interface every recommender implements.
+
+A model is fitted on a :class:`TrainData` (binary user x item matrix + item text) and scores a batch
+of users against the whole catalogue. ``recommend`` does full-catalogue top-K with the user's
+training items excluded, vectorised over the batch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass
+class TrainData:
+    """What a model may learn from: positives as a (U, I) CSR matrix and the catalogue's text."""
+
+    matrix: sp.csr_matrix  # (U, I) float32, 1 = positive
+    item_text: list[str]  # (I,) text per item, catalogue order
+    item_ids: np.ndarray | None = None  # (I,) external ids, for caches and explanations
+    extras: dict = field(default_factory=dict)  # e.g. {"validation": csr} for models that tune
+
+    @property
+    def n_users(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.matrix.shape[1]
+
+
+class Recommender(ABC):
+    """Base class: ``fit`` once, then ``score``/``recommend`` batches of users.
+
+    ``history`` (a CSR matrix aligned with ``users``) replaces the training rows when given, so
+    models that build users from their items can score users they never saw.
+    """
+
+    name: str = "base"
+
+    def fit(self, data: TrainData) -> Recommender:
+        self.train_ = data.matrix.tocsr().astype(np.float32)
+        self._fit(data)
+        return self
+
+    @abstractmethod
+    def _fit(self, data: TrainData) -> None: ...
+
+    @abstractmethod
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        """(B, I) float32 scores; higher is better."""
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix | None = None) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        if history is None:
+            history = self.train_[users]
+        return np.asarray(self._score(users, history), dtype=np.float32)
+
+    def recommend(
+        self,
+        users: np.ndarray,
+        k: int,
+        history: sp.csr_matrix | None = None,
+        exclude_seen: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and scores, (B, k) each, best first."""
+        users = np.asarray(users, dtype=np.int64)
+        if history is None:
+            history = self.train_[users]
+        scores = self.score(users, history)
+        if exclude_seen:
+            exclude(scores, history)
+        return top_k(scores, k)
+
+
+def exclude(scores: np.ndarray, history: sp.csr_matrix) -> None:
+    """Set the scores of each row's history items to -inf, in place."""
+    h = history.tocoo()
+    scores[h.row, h.col] = -np.inf
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k (indices, values) sorted best first; ties broken by lower item index."""
+    k = min(k, scores.shape[1])
+    if k <= 0:
+        empty = np.zeros((scores.shape[0], 0), dtype=np.int64)
+        return empty, np.zeros((scores.shape[0], 0), dtype=scores.dtype)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(scores, part, axis=1)
+    _fix_boundary_ties(scores, part, vals)
+    order = _stable_order(part, vals)
+    idx = np.take_along_axis(part, order, axis=1)
+    return idx, np.take_along_axis(vals, order, axis=1)
+
+
+def _fix_boundary_ties(scores: np.ndarray, part: np.ndarray, vals: np.ndarray) -> None:
+    # argpartition keeps an arbitrary subset of the items tied at the k-th score (e.g. items 0, 1, 4
+    # of five zeros), so rows with a tie across the cut are re-ranked with a full stable sort.
+    k = part.shape[1]
+    kth = vals.min(axis=1, keepdims=True)  # (B, 1)
+    cut = np.count_nonzero(scores == kth, axis=1) > np.count_nonzero(vals == kth, axis=1)
+    rows = np.flatnonzero(cut)
+    if len(rows):
+        full = np.argsort(-scores[rows], axis=1, kind="stable")[:, :k]
+        part[rows] = full
+        vals[rows] = np.take_along_axis(scores[rows], full, axis=1)
+
+
+def _stable_order(part: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    # Sort by score descending, then by item index ascending, row by row (vectorised).
+    by_item = np.argsort(part, axis=1, kind="stable")
+    vals_s = np.take_along_axis(vals, by_item, axis=1)
+    by_score = np.argsort(-vals_s, axis=1, kind="stable")
+    return np.take_along_axis(by_item, by_score, axis=1)
