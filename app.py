@@ -1,0 +1,19 @@
+"""Long-Tail Lab dashboard: entry point and navigation. Run with `make run`."""
+
+import streamlit as st
+
+from pages import common
+
+st.set_page_config(page_title="Long-Tail Lab", page_icon="🦎", layout="wide")
+common.init_state()
+
+# Grouped navigation; each page also works when opened directly (common.init_state defaults).
+PAGES = {
+    "Data": [
+        st.Page("pages/data.py", title="Data", icon="📊", default=True),
+    ],
+    "Model": [],
+    "Explore": [],
+}
+
+st.navigation({group: pages for group, pages in PAGES.items() if pages}).run()
