@@ -63,8 +63,10 @@ def resolve_inside_roots(text: str) -> Path:
         if path == root or root in path.parents:
             return path
     allowed = ", ".join(str(r) for r in data_roots()) or "(none)"
-    raise DataError(f"{text}: only folders inside {allowed} can be opened "
-                    f"(add more with the LONGTAIL_DATA_DIRS environment variable)")
+    raise DataError(
+        f"{text}: only folders inside {allowed} can be opened "
+        f"(add more with the LONGTAIL_DATA_DIRS environment variable)"
+    )
 
 
 def save_upload(name: str, data: bytes) -> Path:
@@ -90,20 +92,27 @@ def _load(source_key: tuple) -> Dataset:
     if source["kind"] == "movielens":
         return load_movielens(source["path"], **options)
     mapping = dict(source.get("mapping", ()))
-    return load_table(source["interactions"], source["items"], mapping=mapping,
-                      item_column=source.get("item_column"),
-                      text_columns=source.get("text_columns") or None,
-                      name=source.get("name", "upload"), **options)
+    return load_table(
+        source["interactions"],
+        source["items"],
+        mapping=mapping,
+        item_column=source.get("item_column"),
+        text_columns=source.get("text_columns") or None,
+        name=source.get("name", "upload"),
+        **options,
+    )
 
 
 def source_key(source: dict) -> tuple:
     """A hashable, order-independent form of a source dict (for caching)."""
+
     def freeze(v):
         if isinstance(v, dict):
             return tuple(sorted((k, freeze(x)) for k, x in v.items()))
         if isinstance(v, list):
             return tuple(freeze(x) for x in v)
         return v
+
     return freeze(source)
 
 

@@ -13,8 +13,10 @@ from recsys.data import ALIASES, DataError, detect_columns, guess_text_columns, 
 
 common.init_state()
 st.title("Data")
-st.caption("Interactions and an item catalogue with text. Everything below recomputes when the "
-           "source or the tail definition changes.")
+st.caption(
+    "Interactions and an item catalogue with text. Everything below recomputes when the "
+    "source or the tail definition changes."
+)
 
 EXPECTED = """**Expected schema**
 - interactions: a user id column, an item id column, optional rating (number) and optional
@@ -26,12 +28,20 @@ EXPECTED = """**Expected schema**
 def choose_source() -> None:
     kinds = {"sample": "Bundled sample", "movielens": "MovieLens folder", "upload": "Upload files"}
     current = st.session_state[common.SOURCE]["kind"]
-    kind = st.radio("Source", list(kinds), format_func=kinds.get, horizontal=True,
-                    index=list(kinds).index(current), key="source_kind")
+    kind = st.radio(
+        "Source",
+        list(kinds),
+        format_func=kinds.get,
+        horizontal=True,
+        index=list(kinds).index(current),
+        key="source_kind",
+    )
     if kind == "sample":
         if current != "sample":
             st.session_state[common.SOURCE] = {"kind": "sample"}
-        st.caption("A synthetic shop made by `sample_data/generate.py` (see sample_data/README.md).")
+        st.caption(
+            "A synthetic shop made by `sample_data/generate.py` (see sample_data/README.md)."
+        )
     elif kind == "movielens":
         movielens_form()
     else:
@@ -41,8 +51,11 @@ def choose_source() -> None:
 def movielens_form() -> None:
     folders = common.movielens_folders()
     with st.form("movielens"):
-        picked = st.selectbox("Found folders", folders, format_func=lambda p: p.name) if folders \
+        picked = (
+            st.selectbox("Found folders", folders, format_func=lambda p: p.name)
+            if folders
             else None
+        )
         typed = st.text_input("…or a folder path (inside the allowed data folders)")
         if st.form_submit_button("Load MovieLens"):
             try:
@@ -79,21 +92,30 @@ def upload_form() -> None:
             mapping[canon] = col.selectbox(canon, options, index=options.index(guess))
         item_options = list(item_frame.columns)
         item_guess = detect_columns(item_frame, ("item",)).get("item", item_options[0])
-        item_column = st.selectbox("Item id column in the items file", item_options,
-                                   index=item_options.index(item_guess))
-        text_guess = [c for c in guess_text_columns(item_frame.rename(columns={item_column: "item"}))
-                      if c in item_options]
-        text_columns = st.multiselect("Text columns for the language model", item_options,
-                                      default=text_guess)
-        unknown = st.selectbox("Interactions with items missing from the catalogue",
-                               ["error", "drop", "keep"])
+        item_column = st.selectbox(
+            "Item id column in the items file", item_options, index=item_options.index(item_guess)
+        )
+        text_guess = [
+            c
+            for c in guess_text_columns(item_frame.rename(columns={item_column: "item"}))
+            if c in item_options
+        ]
+        text_columns = st.multiselect(
+            "Text columns for the language model", item_options, default=text_guess
+        )
+        unknown = st.selectbox(
+            "Interactions with items missing from the catalogue", ["error", "drop", "keep"]
+        )
         dupes = st.selectbox("Repeated (user, item) rows", ["error", "drop"])
         if st.form_submit_button("Load upload"):
             st.session_state[common.SOURCE] = {
-                "kind": "upload", "name": inter_file.name,
-                "interactions": str(inter_path), "items": str(items_path),
+                "kind": "upload",
+                "name": inter_file.name,
+                "interactions": str(inter_path),
+                "items": str(items_path),
                 "mapping": {k: v for k, v in mapping.items() if v != "(none)"},
-                "item_column": item_column, "text_columns": text_columns,
+                "item_column": item_column,
+                "text_columns": text_columns,
                 "options": {"unknown_items": unknown, "duplicates": dupes},
             }
 
@@ -108,14 +130,24 @@ def popularity_tables(key: tuple, rule: str, value: float):
 def tail_controls() -> tuple[str, float]:
     c1, c2 = st.columns([2, 1])
     rules = list(popularity.RULES)
-    rule = c1.radio("Head/tail definition", rules, format_func=popularity.RULES.get,
-                    index=rules.index(st.session_state[common.TAIL_RULE]), horizontal=True)
+    rule = c1.radio(
+        "Head/tail definition",
+        rules,
+        format_func=popularity.RULES.get,
+        index=rules.index(st.session_state[common.TAIL_RULE]),
+        horizontal=True,
+    )
     if rule != st.session_state[common.TAIL_RULE]:
         st.session_state[common.TAIL_VALUE] = popularity.DEFAULT_VALUES[rule]
         st.session_state[common.TAIL_RULE] = rule
     if rule == "threshold":
-        value = c2.number_input("x (interactions)", min_value=1, max_value=100_000, step=1,
-                                value=int(st.session_state[common.TAIL_VALUE]))
+        value = c2.number_input(
+            "x (interactions)",
+            min_value=1,
+            max_value=100_000,
+            step=1,
+            value=int(st.session_state[common.TAIL_VALUE]),
+        )
     else:
         value = c2.slider("x (%)", 1, 99, int(round(st.session_state[common.TAIL_VALUE] * 100)))
         value = value / 100
@@ -129,34 +161,60 @@ def popularity_curve(rep: popularity.PopularityReport) -> go.Figure:
     rank = np.arange(1, len(counts) + 1)
     warm = counts > 0
     n_head = int(np.sum(rep.groups == popularity.HEAD))
-    fig = go.Figure(go.Scattergl(x=rank[warm], y=counts[warm], mode="lines", name="items",
-                                 line=dict(color="#30638e")))
-    fig.add_vline(x=n_head + 0.5, line_dash="dash", line_color="#d1495b",
-                  annotation_text="head | tail", annotation_position="top right")
-    fig.update_layout(xaxis_title="item rank by interactions", yaxis_title="interactions",
-                      yaxis_type="log", height=380, margin=dict(t=30, b=40), showlegend=False)
+    fig = go.Figure(
+        go.Scattergl(
+            x=rank[warm], y=counts[warm], mode="lines", name="items", line=dict(color="#30638e")
+        )
+    )
+    fig.add_vline(
+        x=n_head + 0.5,
+        line_dash="dash",
+        line_color="#d1495b",
+        annotation_text="head | tail",
+        annotation_position="top right",
+    )
+    fig.update_layout(
+        title="Popularity curve (log scale)",
+        xaxis_title="item rank by interactions",
+        yaxis_title="interactions",
+        yaxis_type="log",
+        height=380,
+        margin=dict(t=40, b=40),
+        showlegend=False,
+    )
     return fig
 
 
 def lorenz_curve(rep: popularity.PopularityReport) -> go.Figure:
     x, y = popularity.lorenz(rep.counts)
     fig = go.Figure()
-    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="equality",
-                    line=dict(dash="dot", color="gray"))
-    fig.add_scatter(x=x, y=y, mode="lines", name="items", line=dict(color="#30638e"),
-                    fill="tonexty")
-    fig.update_layout(title=f"Lorenz curve · Gini {rep.gini:.3f}", height=380,
-                      xaxis_title="share of items (least popular first)",
-                      yaxis_title="share of interactions", margin=dict(t=40, b=40))
+    fig.add_scatter(
+        x=[0, 1], y=[0, 1], mode="lines", name="equality", line=dict(dash="dot", color="gray")
+    )
+    fig.add_scatter(
+        x=x, y=y, mode="lines", name="items", line=dict(color="#30638e"), fill="tonexty"
+    )
+    fig.update_layout(
+        title=f"Lorenz curve · Gini {rep.gini:.3f}",
+        height=380,
+        xaxis_title="share of items (least popular first)",
+        yaxis_title="share of interactions",
+        margin=dict(t=40, b=40),
+    )
     return fig
 
 
 def item_table(data, rep, positions: np.ndarray) -> pd.DataFrame:
     items = data.items.iloc[positions]
     text = np.asarray(data.item_text(), dtype=object)[positions]
-    return pd.DataFrame({"item": items["item"].to_numpy(), "interactions": rep.counts[positions],
-                         "group": [popularity.GROUP_NAMES[g] for g in rep.groups[positions]],
-                         "text": text})
+    return pd.DataFrame(
+        {
+            "item": items["item"].to_numpy(),
+            "interactions": rep.counts[positions],
+            "group": [popularity.GROUP_NAMES[g] for g in rep.groups[positions]],
+            "text": text,
+        }
+    )
 
 
 choose_source()
@@ -175,8 +233,10 @@ cols[4].metric("Cold items", f"{summary['cold_share']:.1%}", help="items with no
 st.subheader(f"Popularity · {data.name}")
 rule, value = tail_controls()
 rep = popularity_tables(common.source_key(st.session_state[common.SOURCE]), rule, value)
-st.markdown(f"**{rep.caption}** · {rep.cold_share:.1%} of items are cold (no interactions, not "
-            f"drawn on the log scale).")
+st.markdown(
+    f"**{rep.caption}** · {rep.cold_share:.1%} of items are cold (no interactions, not "
+    f"drawn on the log scale)."
+)
 left, right = st.columns(2)
 left.plotly_chart(popularity_curve(rep), width="stretch", key="popularity_curve")
 right.plotly_chart(lorenz_curve(rep), width="stretch", key="lorenz_curve")
@@ -186,7 +246,10 @@ order = popularity.popularity_order(rep.counts)
 head_tab, tail_tab = st.tabs(["Top of the head", "A sample of the tail"])
 head_tab.dataframe(item_table(data, rep, order[:20]), hide_index=True, width="stretch")
 tail_positions = np.flatnonzero(rep.groups != popularity.HEAD)
-sample = np.random.default_rng(0).choice(tail_positions, min(20, len(tail_positions)),
-                                         replace=False) if len(tail_positions) else tail_positions
+sample = (
+    np.random.default_rng(0).choice(tail_positions, min(20, len(tail_positions)), replace=False)
+    if len(tail_positions)
+    else tail_positions
+)
 tail_tab.dataframe(item_table(data, rep, np.sort(sample)), hide_index=True, width="stretch")
 tail_tab.caption("Seeded sample (seed 0) of tail and cold items.")

@@ -27,9 +27,23 @@ def serve_app(runs_dir: Path, timeout: float = 90.0):
     env = {**os.environ, "LONGTAIL_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
     log = open(runs_dir / "streamlit.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -42,7 +56,9 @@ def serve_app(runs_dir: Path, timeout: float = 90.0):
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(runs_dir / 'streamlit.log').read_text()}")
+                raise RuntimeError(
+                    f"streamlit did not start: {(runs_dir / 'streamlit.log').read_text()}"
+                )
             time.sleep(0.3)  # polling a server start, not waiting on the page
         yield url
     finally:
