@@ -1,0 +1,216 @@
+"""Process control of fine-tuning runs: launch, poll, cancel, crash detection, history, delete.
+
+Most tests drive a stub trainer (a few lines writing the run folder like ``recsys train`` does) so
+they take about a second each; one slow test runs the real ``recsys train`` on a tiny model.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from recsys import jobs, runs
+
+REPO = Path(__file__).resolve().parents[1]
+
+STUB = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    sys.path.insert(0, {repo!r})
+    from recsys.runs import RunFolder
+
+    mode, args = sys.argv[1], sys.argv[2:]
+    run = RunFolder(args[args.index("--run-dir") + 1])
+    print("stub trainer", mode, flush=True)
+    if mode == "early-crash":
+        raise ImportError("No module named 'tokenizers'")
+    run.write_status("running", epoch=1, step=0)
+    run.log("event", message="start")
+    if mode == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for step in range(1, 10_000):
+        if run.stop_requested() and mode != "stubborn":
+            run.log("event", message="stop requested")
+            run.write_status("stopped", message="stopped at step %d" % step)
+            sys.exit(0)
+        if mode == "crash" and step == 3:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if mode == "killed" and step == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        run.log("step", step=step, epoch=1 + (step - 1) // 5, loss=1.0 / step, eta_s=1.0)
+        if step % 5 == 0:
+            epoch = step // 5
+            val = {{"recall@20": 0.1 * epoch, "tail_recall@20": 0.05 * epoch}}
+            run.log("epoch", epoch=epoch, step=step, loss=1.0 / step, validation=val, best=True)
+            run.write_metrics({{"best_epoch": epoch, "best": val}})
+            if mode == "ok" and epoch == 2:
+                run.write_status("finished", epoch=epoch, step=step, message="done")
+                sys.exit(0)
+        time.sleep(0.05 if mode == "ok" else 0.1)
+    """
+)
+
+
+@pytest.fixture
+def stub(tmp_path):
+    path = tmp_path / "stub_trainer.py"
+    path.write_text(STUB.format(repo=str(REPO)))
+
+    def program(mode: str) -> list[str]:
+        return [sys.executable, str(path), mode]
+
+    return program
+
+
+@pytest.fixture
+def runs_dir(tmp_path) -> Path:
+    return tmp_path / "runs"
+
+
+CPU = jobs.TrainConfig(device="cpu", epochs=2)
+SAMPLE = {"kind": "sample"}
+
+
+def wait_for(predicate, timeout: float = 20.0):
+    """Poll a condition the background process will reach (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def test_run_ids_sort_by_time_and_stay_inside_the_runs_folder(runs_dir):
+    a = jobs.new_run_id()
+    time.sleep(1.01)
+    b = jobs.new_run_id()
+    assert a < b and jobs.RUN_ID.match(a)
+    assert jobs.run_path(runs_dir, a) == (runs_dir / a).resolve()
+    for bad in ("../etc", "/etc", "20250101-000000-abcdef/..", "x" * 22, ""):
+        with pytest.raises(ValueError):
+            jobs.run_path(runs_dir, bad)
+
+
+def test_source_becomes_train_arguments(tmp_path):
+    run_dir = tmp_path / "r"
+    argv = jobs.train_argv(run_dir, SAMPLE, jobs.TrainConfig(regime="top-N", top_layers=2))
+    assert argv[:3] == ["train", "--data", "sample"]
+    assert argv[argv.index("--regime") + 1] == "top-2"
+    assert "--model" not in argv
+    ml = jobs.train_argv(run_dir, {"kind": "movielens", "path": "/d/ml"}, CPU)
+    assert ml[1:3] == ["--data", "/d/ml"]
+
+
+def test_launch_runs_in_background_and_poll_reads_progress_by_offset(runs_dir, stub):
+    run_id = jobs.launch(runs_dir, SAMPLE, CPU, dataset_name="sample shop", program=stub("ok"))
+    run_dir = runs_dir / run_id
+    assert (run_dir / runs.CONFIG).exists() and (run_dir / jobs.LAUNCH).exists()
+    wait_for(lambda: jobs.poll(run_dir).records)
+    first = jobs.poll(run_dir)
+    assert first.records and first.offset > 0
+    done = wait_for(lambda: (p := jobs.poll(run_dir, first.offset)).ended and p)
+    assert done.state == "finished"
+    assert all(r["step"] > first.records[-1]["step"] for r in done.records if r["kind"] == "step")
+    assert jobs.poll(run_dir, done.offset).records == []
+    assert "stub trainer ok" in jobs.log_tail(run_dir)
+    (row,) = jobs.history(runs_dir)
+    assert row["state"] == "finished" and row["dataset"] == "sample shop"
+    assert row["recall@20"] == pytest.approx(0.2) and row["duration_s"] > 0
+
+
+def test_second_launch_on_the_same_device_is_refused(runs_dir, stub):
+    first = jobs.launch(runs_dir, SAMPLE, CPU, program=stub("slow"))
+    wait_for(lambda: jobs.poll(runs_dir / first).state == "running")
+    with pytest.raises(jobs.Busy, match=first):
+        jobs.launch(runs_dir, SAMPLE, CPU, program=stub("slow"))
+    assert [r["run"] for r in jobs.history(runs_dir)] == [first]
+    jobs.cancel(runs_dir / first, grace=5, wait=True)
+
+
+def test_cancel_stops_cooperatively_and_marks_the_run_stopped(runs_dir, stub):
+    run_id = jobs.launch(runs_dir, SAMPLE, CPU, program=stub("slow"))
+    run_dir = runs_dir / run_id
+    wait_for(lambda: jobs.poll(run_dir).state == "running")
+    jobs.cancel(run_dir, grace=10, wait=True)
+    polled = jobs.poll(run_dir)
+    assert polled.state == "stopped" and not polled.alive
+    assert "stop requested" in [r.get("message") for r in polled.records]
+
+
+def test_cancel_escalates_to_kill_when_the_process_ignores_stop_and_sigterm(runs_dir, stub):
+    run_id = jobs.launch(runs_dir, SAMPLE, CPU, program=stub("stubborn"))
+    run_dir = runs_dir / run_id
+    wait_for(lambda: jobs.poll(run_dir).state == "running")
+    started = time.monotonic()
+    jobs.cancel(run_dir, grace=0.5, wait=True)
+    assert time.monotonic() - started < 5
+    polled = jobs.poll(run_dir)
+    assert polled.state == "stopped" and polled.message == "cancelled"
+    # The next launch on this device is allowed again.
+    jobs.cancel(runs_dir / jobs.launch(runs_dir, SAMPLE, CPU, program=stub("slow")), 5, True)
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("crash", "RuntimeError: CUDA out of memory"),
+        ("killed", "process killed by SIGKILL (possibly out of memory)"),
+        ("early-crash", "ImportError: No module named 'tokenizers'"),
+    ],
+)
+def test_a_dead_process_is_reported_failed_with_the_reason_from_its_log(
+    runs_dir, stub, mode, reason
+):
+    run_dir = runs_dir / jobs.launch(runs_dir, SAMPLE, CPU, program=stub(mode))
+    polled = wait_for(lambda: (p := jobs.poll(run_dir)).ended and p)
+    assert polled.state == "failed" and reason in polled.message
+    assert runs.read_json(run_dir / runs.STATUS)["state"] == "failed"  # written back
+
+
+def test_a_run_killed_while_no_dashboard_watched_is_failed_not_running(runs_dir):
+    """Regression: a status left at "running" by a vanished process (reboot, OOM killer)."""
+    folder = runs.RunFolder(runs_dir / jobs.new_run_id())
+    folder.create({"regime": "adapter"})
+    folder.write_status("running", pid=2**22 + 7)  # no such pid
+    (folder.path / jobs.LOG).write_text("epoch 1\nKilled\n")
+    polled = jobs.poll(folder.path)
+    assert polled.state == "failed" and "Killed" in polled.message
+
+
+def test_a_recycled_pid_is_not_mistaken_for_the_run(runs_dir):
+    import os
+
+    folder = runs.RunFolder(runs_dir / jobs.new_run_id())
+    folder.create({})
+    runs.atomic_write_json(
+        folder.file(runs.STATUS),
+        {**runs.read_json(folder.file(runs.STATUS)), "state": "running", "pid": os.getpid()},
+    )
+    assert not jobs.is_alive(folder.path)
+    assert jobs.poll(folder.path).state == "failed"
+
+
+def test_delete_removes_only_finished_runs_inside_the_runs_folder(runs_dir, stub, tmp_path):
+    run_id = jobs.launch(runs_dir, SAMPLE, CPU, program=stub("slow"))
+    wait_for(lambda: jobs.poll(runs_dir / run_id).state == "running")
+    with pytest.raises(jobs.Busy):
+        jobs.delete(runs_dir, run_id)
+    jobs.cancel(runs_dir / run_id, grace=5, wait=True)
+    with pytest.raises(ValueError):
+        jobs.delete(runs_dir, "../" + run_id)
+    jobs.delete(runs_dir, run_id)
+    assert not (runs_dir / run_id).exists() and jobs.history(runs_dir) == []
+
+
+def test_failure_reason_prefers_the_last_exception_line():
+    tail = "Traceback (most recent call last):\n  File x\nValueError: bad column 'title'\n"
+    assert jobs.failure_reason(tail, 1) == "ValueError: bad column 'title'"
+    assert jobs.failure_reason("", -signal.SIGTERM) == "process killed by SIGTERM"
+    assert jobs.failure_reason("last words", 3) == "process exited with code 3: last words"
