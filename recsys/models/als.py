@@ -22,19 +22,21 @@ class ALS(Recommender):
     Users are always folded in from ``history`` with implicit's ``recalculate_user`` (the exact
     least-squares user step against the trained item factors), so known and new users are scored
     the same way. CPU only; ``threads`` caps implicit's own pool and BLAS runs single-threaded.
+    ``alpha`` = 5 is fixed: on ml-latest-small validation it did as well as 2 or 10 once
+    ``regularization`` was tuned, and the two trade off against each other.
     """
 
     name = "als"
     param_grid: ClassVar[dict[str, list]] = {
         "factors": [32, 64, 128],
-        "regularization": [0.1, 1.0, 10.0],
+        "regularization": [3.0, 10.0, 30.0],
     }
 
     def __init__(
         self,
         factors: int = 64,
-        regularization: float = 1.0,
-        alpha: float = 10.0,
+        regularization: float = 10.0,
+        alpha: float = 5.0,
         iterations: int = 15,
         seed: int = 0,
         threads: int = 2,

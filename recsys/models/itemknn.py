@@ -23,13 +23,14 @@ class ItemKNN(Recommender):
 
     Each item keeps its ``k`` most similar items (self excluded), as implicit's
     ``ItemItemRecommender`` does; the similarity matrix is built in row blocks so memory stays at
-    ``block x I`` floats. Cold items have a zero column and score 0.
+    ``block x I`` floats. Cold items have a zero column and score 0. On ml-latest-small validation
+    accuracy creeps up with ``k`` (pruning mostly saves memory), hence the default of 400.
     """
 
     name = "itemknn"
-    param_grid: ClassVar[dict[str, list]] = {"k": [25, 50, 100, 200, 400]}
+    param_grid: ClassVar[dict[str, list]] = {"k": [50, 100, 200, 400, 800, 1600]}
 
-    def __init__(self, k: int = 100, shrink: float = 0.0, block: int = 2048) -> None:
+    def __init__(self, k: int = 400, shrink: float = 0.0, block: int = 2048) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         self.k, self.shrink, self.block = k, shrink, block
