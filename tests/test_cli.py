@@ -1,0 +1,155 @@
+"""``python -m recsys``, run as a subprocess on tiny files written here, as other tools run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recsys.cli import COMMANDS, build_parser, main, parse_param
+from recsys.models import MODELS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "recsys", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> tuple[Path, Path]:
+    """Six users in two taste blocks; u1 rated item 4 low (seen but not positive)."""
+    rows = [(f"u{u}", i, 5) for u in range(6) for i in ((1, 2, 3) if u < 3 else (5, 6, 7))]
+    rows.append(("u1", 4, 1))
+    inter = pd.DataFrame(rows, columns=["userId", "movieId", "stars"])
+    items = pd.DataFrame({"movieId": range(1, 9), "title": [f"film {i}" for i in range(1, 9)]})
+    inter.to_csv(tmp_path / "train.csv", index=False)
+    items.to_csv(tmp_path / "items.csv", index=False)
+    return tmp_path / "train.csv", tmp_path / "items.csv"
+
+
+def recommend_args(shop, out: Path, *extra: str) -> list[str]:
+    inter, items = shop
+    return [
+        "recommend", "--interactions", str(inter), "--items", str(items),
+        "--user-col", "userId", "--item-col", "movieId", "--out", str(out), *extra,
+    ]  # fmt: skip
+
+
+def test_recommend_writes_ranked_unseen_items_for_every_user(shop, tmp_path):
+    out = tmp_path / "recs.csv"
+    proc = run_cli(*recommend_args(shop, out, "--model", "ease", "--k", "3"))
+    assert proc.returncode == 0, proc.stderr
+    recs = pd.read_csv(out)
+    assert list(recs.columns) == ["userId", "movieId", "rank", "score"]
+    assert sorted(recs["userId"].unique()) == [f"u{u}" for u in range(6)]
+    train = pd.read_csv(shop[0])
+    seen = set(zip(train["userId"], train["movieId"], strict=True))
+    assert not seen & set(zip(recs["userId"], recs["movieId"], strict=True))
+    for _, user in recs.groupby("userId"):
+        assert user["rank"].tolist() == [1, 2, 3]
+        assert user["score"].is_monotonic_decreasing
+
+
+def test_rating_threshold_keeps_low_ratings_out_of_history_but_excluded(shop, tmp_path):
+    out = tmp_path / "recs.csv"
+    args = recommend_args(shop, out, "--model", "mostpop", "--rating-col", "stars")
+    assert main([*args, "--threshold", "4", "--k", "10"]) == 0
+    recs = pd.read_csv(out)
+    assert 4 not in recs.loc[recs["userId"] == "u1", "movieId"].tolist()  # seen, though disliked
+    assert len(recs[recs["userId"] == "u1"]) == 8 - 4  # a short catalogue gives a short list
+    # Item 4's only rating is below the threshold, so for mostpop it has no positives.
+    assert recs.loc[(recs["userId"] == "u0") & (recs["movieId"] == 4), "score"].item() == 0.0
+
+
+def test_missing_file_is_exit_2_with_one_line(shop, tmp_path):
+    proc = run_cli(*recommend_args((tmp_path / "nope.csv", shop[1]), tmp_path / "r.csv"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "nope.csv" in proc.stderr and "not found" in proc.stderr
+
+
+def test_missing_column_is_exit_2_with_one_line(shop, tmp_path, capsys):
+    args = recommend_args(shop, tmp_path / "r.csv")
+    args[args.index("userId")] = "customer"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'customer'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "extra, reason",
+    [
+        (["--model", "nope"], "invalid choice"),
+        (["--rating-col", "stars"], "--rating-col and --threshold go together"),
+        (["--k", "0"], "--k must be at least 1"),
+        (["--param", "lambda_"], "expected NAME=VALUE"),
+        (["--param", "bogus=1"], "model 'ease'"),
+    ],
+)
+def test_bad_arguments_are_exit_2_with_one_line(shop, tmp_path, capsys, extra, reason):
+    with pytest.raises(SystemExit) as stop:
+        sys.exit(main(recommend_args(shop, tmp_path / "r.csv", *extra)))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and reason in err
+
+
+def test_help_lists_every_model_by_name():
+    proc = run_cli("recommend", "--help")
+    assert proc.returncode == 0
+    assert all(name in proc.stdout for name in MODELS)
+    assert all(name in build_parser().format_help() for name in MODELS)
+
+
+def test_evaluate_prints_a_table_and_writes_json(tmp_path):
+    ml = tmp_path / "ml"
+    ml.mkdir()
+    rows = [(u, i, 5.0, 100 * u + t) for u in range(1, 13) for t, i in enumerate(range(1, 9))]
+    rows = [(u, i + (10 if u % 2 else 0), r, ts) for u, i, r, ts in rows]
+    pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"]).to_csv(
+        ml / "ratings.csv", index=False
+    )
+    movies = pd.DataFrame({"movieId": range(1, 21), "title": [f"m{i} (1999)" for i in range(20)]})
+    movies.assign(genres="Drama").to_csv(ml / "movies.csv", index=False)
+    pd.DataFrame([(1, 8, "sad", 5)], columns=["userId", "movieId", "tag", "timestamp"]).to_csv(
+        ml / "tags.csv", index=False
+    )
+    out = tmp_path / "res.json"
+    proc = run_cli(
+        "evaluate", "--data", str(ml), "--split", "temporal", "--model", "mostpop",
+        "--model", "itemknn", "--k", "5", "--k", "10", "--json", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("| model | R@5 | N@5 | R@10 | N@10 |")
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| mostpop", "| itemknn"]
+    saved = json.loads(out.read_text())
+    assert [m["model"] for m in saved["models"]] == ["mostpop", "itemknn"]
+    assert saved["protocol"]["ks"] == [5, 10] and saved["summary"]["users"] == 12
+
+
+def test_evaluate_bad_data_path_is_exit_2(tmp_path, capsys):
+    assert main(["evaluate", "--data", str(tmp_path / "none"), "--model", "ease"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_commands_registry_builds_one_subcommand_each():
+    actions = [a for a in build_parser()._actions if a.dest == "command"]
+    assert len(actions) == 1 and set(actions[0].choices) >= {"evaluate", "recommend"}
+    assert len(actions[0].choices) == len(COMMANDS)
+
+
+def test_parse_param_reads_literals_and_strings():
+    assert parse_param("lambda_=300") == ("lambda_", 300)
+    assert parse_param("stop_words=english") == ("stop_words", "english")
