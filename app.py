@@ -12,7 +12,7 @@ PAGES = {
     "Data": [
         st.Page("pages/data.py", title="Data", icon="📊", default=True),
     ],
-    "Model": [],
+    "Model": [st.Page("pages/finetune.py", title="Fine-tune", icon="🎛️")],
     "Explore": [],
 }
 

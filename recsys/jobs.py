@@ -46,7 +46,8 @@ from recsys import runs
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH, LOG = "launch.json", "train.log"
-RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # what launch() creates
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # any folder run_path() accepts
 ACTIVE = ("created", "running", "stopping")
 STARTUP_GRACE_S = 20.0  # a "created" run whose process vanished this long ago never started
 Regime = Literal["auto", "full", "top-N", "adapter"]
@@ -84,9 +85,13 @@ def new_run_id() -> str:
 
 
 def run_path(runs_dir: str | os.PathLike, run_id: str) -> Path:
-    """The folder of ``run_id``, resolved; ValueError unless it is a run id inside ``runs_dir``."""
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
-        raise ValueError(f"{run_id!r} is not a run id")
+    """The folder of ``run_id``, resolved; ValueError unless it is a plain name inside ``runs_dir``.
+
+    Runs started from the command line may have any plain folder name, so any ``RUN_NAME`` is
+    accepted; a name with a slash, a leading dot or a symlink out of ``runs_dir`` is not.
+    """
+    if not isinstance(run_id, str) or not RUN_NAME.match(run_id):
+        raise ValueError(f"{run_id!r} is not a run name")
     root = Path(runs_dir).resolve()
     path = (root / run_id).resolve()
     if path.parent != root:
@@ -279,7 +284,7 @@ def failure_reason(tail: str, exit_code: int | None = None) -> str:
     lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
     for line in reversed(lines):
         if (
-            re.match(r"^[\w.]*(Error|Exception|Interrupt|Exit)\b.*", line)
+            re.match(r"^[\w.]*(Error|Exception|Interrupt|Exit)\b", line, re.IGNORECASE)
             or "out of memory" in line
         ):
             return line[:300]
@@ -452,3 +457,108 @@ def delete(runs_dir: str | os.PathLike, run_id: str) -> None:
     if read_state(path)["state"] in ACTIVE:
         raise Busy(f"run {run_id} is still running; cancel it before deleting")
     shutil.rmtree(path)
+
+
+# --------------------------------------------------------------------------- progress and estimate
+
+
+@dataclass
+class Progress:
+    """Where a run is, for a progress bar: ``fraction`` in [0, 1] and a one-line ``text``."""
+
+    fraction: float
+    text: str
+    best_epoch: int | None = None
+
+
+def progress_of(status: dict, records: list[dict], config: dict) -> Progress:
+    """Fraction done, epoch/step and ETA from the step and epoch records of a run."""
+    epochs = int(config.get("epochs") or 0)
+    steps = [r for r in records if r.get("kind") == "step"]
+    ends = [r for r in records if r.get("kind") == "epoch"]
+    best = [r["epoch"] for r in ends if r.get("best")]
+    last = steps[-1] if steps else {}
+    epoch = int(last.get("epoch") or status.get("epoch") or (1 if steps else 0))
+    step = int(last.get("step") or status.get("step") or 0)
+    total = last.get("total_steps") or status.get("total_steps")
+    eta = last.get("eta_s")
+    if status.get("state") == "finished":
+        fraction = 1.0
+    elif total:
+        fraction = step / total
+    elif eta is not None and len(steps) > 1:
+        elapsed = last["time"] - steps[0]["time"]
+        fraction = elapsed / max(elapsed + eta, 1e-9)
+    elif epochs:
+        fraction = len(ends) / epochs
+    else:
+        fraction = 0.0
+    parts = [f"epoch {epoch}/{epochs}" if epochs else f"epoch {epoch}"]
+    parts.append(f"step {step}/{total}" if total else f"step {step}")
+    if eta is not None and status.get("state") in ACTIVE:
+        parts.append(f"ETA {format_seconds(eta)}")
+    return Progress(min(max(fraction, 0.0), 1.0), " · ".join(parts), best[-1] if best else None)
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``75`` -> ``"1m 15s"``; ``None`` -> ``"–"``."""
+    if seconds is None or seconds != seconds:
+        return "–"
+    h, rest = divmod(int(round(seconds)), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
+
+
+# Samples/s measured on these 2-core CPUs (MEASURED.md): MiniLM two-tower step, batch 128.
+CPU_SAMPLES_PER_S = {"full": 41.0, "top-N": 67.0}
+
+
+@dataclass
+class Estimate:
+    seconds: float | None
+    basis: str
+
+    def __str__(self) -> str:
+        if self.seconds is None:
+            return self.basis
+        return f"≈ {format_seconds(self.seconds)} ({self.basis})"
+
+
+def estimate_epoch(runs_dir: str | os.PathLike, n_samples: int, config: TrainConfig) -> Estimate:
+    """Time per epoch: measured on earlier runs alike, else the figures in MEASURED.md.
+
+    ``n_samples`` is an upper bound of the training examples per epoch (the interactions).
+    """
+    device = device_key(config.device)
+    alike = [
+        r
+        for r in runs.list_runs(runs_dir)
+        if r["config"].get("regime") == config.regime
+        and r["config"].get("model") == config.model
+        and device_of(Path(r["path"])) == device
+    ]
+    rates = []
+    for run in alike:
+        steps = runs.read_progress(Path(run["path"]) / runs.PROGRESS, "step")
+        rates += [s["samples_per_s"] for s in steps[1:] if s.get("samples_per_s")]
+    if rates:
+        rate = sorted(rates)[len(rates) // 2]
+        return Estimate(n_samples / rate, f"{rate:.0f} samples/s measured on earlier runs")
+    regime = "full" if config.regime == "auto" and device != "cpu" else config.regime
+    if device == "cpu" and regime in CPU_SAMPLES_PER_S and config.model is None:
+        rate = CPU_SAMPLES_PER_S[regime]
+        return Estimate(n_samples / rate, f"{rate:.0f} samples/s measured on this CPU, batch 128")
+    if regime == "adapter":
+        return Estimate(None, "seconds per epoch (frozen vectors + a small head), after encoding")
+    return Estimate(None, "not measured yet for this device and regime; the first run measures it")
+
+
+def model_folders(roots: Sequence[Path], depth: int = 2) -> list[Path]:
+    """Folders under ``roots`` (up to ``depth`` levels) holding a transformers model."""
+    found = []
+    for root in roots:
+        for pattern in ("*/config.json", "*/*/config.json")[:depth]:
+            for config in sorted(Path(root).glob(pattern)):
+                if any(config.parent.glob("*.safetensors")):
+                    found.append(config.parent)
+    return found

@@ -1,0 +1,334 @@
+"""Fine-tune page: launch a fine-tuning run, watch it live, cancel it, reuse past runs.
+
+Every run's state is read back from its run folder (:mod:`recsys.jobs`), never kept in the
+session, so a reload or a second tab shows the same live run and a closed tab loses nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from pages import common
+from recsys import jobs, runs
+
+POLL_S = 1.0
+WATCH = "finetune_watch"  # session state: per-run {"offset", "records"} read so far
+CONFIRM_DELETE = "finetune_confirm_delete"
+REGIMES = {
+    "auto": "auto (full on a GPU, a CPU-sized regime otherwise)",
+    "full": "full: all layers",
+    "top-N": "top-N: train the top N layers, cache the frozen ones",
+    "adapter": "adapter: frozen vectors + small head (seconds per epoch on CPU)",
+}
+STATE_LABELS = {"stopped": "cancelled", "stopping": "cancelling"}
+
+common.init_state()
+st.title("Fine-tune")
+st.caption(
+    "Fine-tune the language model on the loaded dataset in a background process. The run keeps "
+    "going if you close this tab; reopen the page to follow it."
+)
+RUNS_DIR = Path(st.session_state[common.RUNS_DIR])
+
+
+@st.cache_resource(show_spinner=False)
+def device_name(device: str) -> str:
+    from recsys.encoder import describe_device
+
+    return describe_device(device)
+
+
+@st.cache_resource(show_spinner=False)
+def devices() -> list[str]:
+    import torch
+
+    return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def md_text(text: object) -> str:
+    """Untrusted text shown literally inside Markdown (file names can hold link syntax)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", str(text))
+
+
+# --------------------------------------------------------------------------- launch form
+
+
+def model_choice() -> str | None:
+    """None for the packaged MiniLM, else a checked local folder."""
+    kind = st.radio(
+        "Base model",
+        ["packaged", "folder"],
+        format_func={
+            "packaged": "Packaged MiniLM (all-MiniLM-L6-v2)",
+            "folder": "Local folder",
+        }.get,
+        horizontal=True,
+        key="ft_model_kind",
+    )
+    if kind == "packaged":
+        return None
+    found = jobs.model_folders(common.data_roots())
+    picked = st.selectbox(
+        "Model folders found", found, format_func=str, index=None, key="ft_model_found"
+    )
+    typed = st.text_input("…or a folder path (inside the allowed data folders)", key="ft_model")
+    if typed:
+        return str(common.resolve_inside_roots(typed))
+    return str(picked) if picked else None
+
+
+def config_form() -> jobs.TrainConfig:
+    c1, c2 = st.columns([3, 1])
+    regime = c1.selectbox("Regime", list(REGIMES), format_func=REGIMES.get, key="ft_regime")
+    top = c2.number_input("N (top layers)", 1, 24, 2, key="ft_top", disabled=regime != "top-N")
+    c = st.columns(5)
+    epochs = c[0].number_input("Epochs", 1, 100, 3, key="ft_epochs")
+    batch = c[1].number_input("Batch size", 8, 4096, 128, step=8, key="ft_batch")
+    lr = c[2].number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.0e", key="ft_lr")
+    seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, key="ft_seed")
+    device = c[4].selectbox("Device", devices(), key="ft_device")
+    return jobs.TrainConfig(
+        regime=regime,
+        top_layers=int(top),
+        epochs=int(epochs),
+        batch_size=int(batch),
+        lr=float(lr),
+        seed=int(seed),
+        device=device,
+    )
+
+
+def launch_section(data) -> None:
+    st.subheader("New run")
+    st.markdown(
+        f"**Dataset:** {md_text(data.name)} · {len(data.interactions):,} interactions · "
+        f"{len(data.items):,} items — change it on the Data page"
+    )
+    try:
+        model = model_choice()
+    except Exception as exc:  # a typed path outside the allowed folders, or not a model
+        st.error(str(exc))
+        return
+    config = config_form()
+    config.model = model
+    st.badge(device_name(config.device), icon=":material/memory:", help="where training runs")
+    estimate = jobs.estimate_epoch(RUNS_DIR, len(data.interactions), config)
+    st.caption(f"Estimated time per epoch: {estimate}")
+    if st.button("Launch", type="primary", key="ft_launch"):
+        try:
+            run_id = jobs.launch(
+                RUNS_DIR, st.session_state[common.SOURCE], config, dataset_name=data.name
+            )
+        except (jobs.Busy, ValueError) as exc:
+            st.error(str(exc))
+        else:
+            st.toast(f"Started run {run_id}")
+            st.rerun()
+
+
+# --------------------------------------------------------------------------- live panel
+
+
+def watched(run_id: str) -> dict:
+    cache = st.session_state.setdefault(WATCH, {})
+    return cache.setdefault(run_id, {"offset": 0, "records": []})
+
+
+def loss_figure(steps: list[dict]) -> go.Figure:
+    fig = go.Figure(
+        go.Scatter(
+            x=[r.get("global_step", r["step"]) for r in steps],
+            y=[r["loss"] for r in steps],
+            mode="lines",
+            line=dict(color="#30638e"),
+            name="loss",
+        )
+    )
+    fig.update_layout(
+        title="Training loss",
+        xaxis_title="step",
+        yaxis_title="loss",
+        height=320,
+        margin=dict(t=40, b=40),
+    )
+    return fig
+
+
+def validation_figure(epochs: list[dict]) -> go.Figure:
+    fig = go.Figure()
+    x = [r["epoch"] for r in epochs]
+    for key, name, colour in (
+        ("recall@20", "Recall@20", "#30638e"),
+        ("tail_recall@20", "tail-Recall@20", "#d1495b"),
+    ):
+        y = [(r.get("validation") or {}).get(key) for r in epochs]
+        fig.add_scatter(x=x, y=y, mode="lines+markers", name=name, line=dict(color=colour))
+    fig.update_layout(
+        title="Validation per epoch",
+        xaxis_title="epoch",
+        xaxis=dict(dtick=1, range=[0.5, max(x) + 0.5]),
+        yaxis_title="recall",
+        height=320,
+        margin=dict(t=40, b=40),
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return fig
+
+
+def run_panel(run_id: str) -> None:
+    """One look at a run; re-run every POLL_S seconds by the fragment while the run is live."""
+    run_dir = RUNS_DIR / run_id
+    seen = watched(run_id)
+    polled = jobs.poll(run_dir, seen["offset"])
+    seen["records"] += polled.records
+    seen["offset"] = polled.offset
+    records = seen["records"]
+    config = runs.RunFolder(run_dir).read_config()
+    progress = jobs.progress_of(polled.status, records, config)
+    label = STATE_LABELS.get(polled.state, polled.state)
+
+    st.subheader(f"Run {run_id}")
+    st.progress(progress.fraction, text=f"{label} · {progress.text}")
+    if polled.state == "failed":
+        st.error(f"Failed: {polled.message}")
+    elif polled.state == "stopped":
+        st.warning(
+            "Cancelled. The best checkpoint so far stays usable"
+            + (f" (epoch {progress.best_epoch})." if progress.best_epoch else ".")
+        )
+    elif polled.state == "finished":
+        st.success("Finished.")
+    if not polled.ended and st.button("Cancel run", key=f"ft_cancel_{run_id}"):
+        jobs.cancel(run_dir)
+        st.toast("Asked the run to stop; it ends at the next step")
+
+    steps = [r for r in records if r.get("kind") == "step" and "loss" in r]
+    epochs = [r for r in records if r.get("kind") == "epoch"]
+    left, right = st.columns(2)
+    if steps:
+        left.plotly_chart(loss_figure(steps), width="stretch", key=f"ft_loss_{run_id}")
+    else:
+        left.caption("The loss curve appears after the first training step.")
+    if epochs:
+        right.plotly_chart(validation_figure(epochs), width="stretch", key=f"ft_val_{run_id}")
+    else:
+        right.caption("Validation Recall@20 and tail-Recall@20 appear after the first epoch.")
+    with st.expander("Log (last lines)", expanded=polled.state == "failed"):
+        st.code(jobs.log_tail(run_dir, 40) or "(empty)", language=None)
+    if polled.ended and st.session_state.get(f"ft_live_{run_id}"):
+        st.session_state[f"ft_live_{run_id}"] = False
+        st.rerun(scope="app")  # stop polling and refresh the history table
+
+
+def live_section(rows: list[dict]) -> None:
+    """The running run if any (whoever launched it), else the newest run."""
+    if not rows:
+        return
+    live = [r for r in rows if r["state"] in jobs.ACTIVE]
+    run_id = (live or rows)[0]["run"]
+    st.session_state[f"ft_live_{run_id}"] = bool(live)
+    st.fragment(run_every=POLL_S if live else None, key="ft_panel")(run_panel)(run_id)
+
+
+# --------------------------------------------------------------------------- history
+
+
+def history_table(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    frame["state"] = frame["state"].map(lambda s: STATE_LABELS.get(s, s))
+    frame["duration"] = frame["duration_s"].map(jobs.format_seconds)
+    frame["started"] = pd.to_datetime(frame["started"], unit="s", utc=True).dt.strftime(
+        "%Y-%m-%d %H:%M"
+    )
+    return frame[
+        [
+            "run",
+            "state",
+            "dataset",
+            "model",
+            "regime",
+            "device",
+            "epochs",
+            "duration",
+            "best_epoch",
+            "recall@20",
+            "tail_recall@20",
+            "started",
+            "message",
+        ]
+    ]
+
+
+def history_section(rows: list[dict]) -> None:
+    st.subheader("Run history")
+    if not rows:
+        st.info("No runs yet. Launch one above; it will be listed here.")
+        return
+    st.dataframe(
+        history_table(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "recall@20": st.column_config.NumberColumn("R@20", format="%.4f"),
+            "tail_recall@20": st.column_config.NumberColumn("tail-R@20", format="%.4f"),
+            "best_epoch": st.column_config.NumberColumn("best epoch"),
+        },
+    )
+    names = [r["run"] for r in rows]
+    active = st.session_state[common.ACTIVE_RUN]
+    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    picked = c1.selectbox(
+        "Run",
+        names,
+        index=names.index(active) if active in names else 0,
+        format_func=lambda n: (
+            f"{n} · {STATE_LABELS.get(state(rows, n), state(rows, n))}"
+            + (" · active model" if n == active else "")
+        ),
+        key="ft_pick",
+    )
+    if c2.button("Use as active model", key="ft_use", width="stretch"):
+        st.session_state[common.ACTIVE_RUN] = picked
+        st.toast(f"Active model: run {picked}")
+        st.rerun()
+    if c3.button("Delete…", key="ft_delete", width="stretch"):
+        st.session_state[CONFIRM_DELETE] = picked
+    confirm_delete()
+
+
+def state(rows: list[dict], name: str) -> str:
+    return next(r["state"] for r in rows if r["run"] == name)
+
+
+def confirm_delete() -> None:
+    name = st.session_state.get(CONFIRM_DELETE)
+    if not name:
+        return
+    st.warning(f"Delete run {name} and all its files? This cannot be undone.")
+    c1, c2, _ = st.columns([1, 1, 4])
+    if c1.button("Yes, delete", type="primary", key="ft_delete_yes"):
+        st.session_state[CONFIRM_DELETE] = None
+        try:
+            jobs.delete(RUNS_DIR, name)
+        except (jobs.Busy, ValueError, FileNotFoundError) as exc:
+            st.error(str(exc))
+            return
+        if st.session_state[common.ACTIVE_RUN] == name:
+            st.session_state[common.ACTIVE_RUN] = None
+        st.session_state.get(WATCH, {}).pop(name, None)
+        st.rerun()
+    if c2.button("Keep", key="ft_delete_no"):
+        st.session_state[CONFIRM_DELETE] = None
+        st.rerun()
+
+
+data = common.current_dataset()
+launch_section(data)
+rows = jobs.history(RUNS_DIR)
+live_section(rows)
+history_section(rows)

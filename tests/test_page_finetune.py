@@ -1,0 +1,104 @@
+"""The Fine-tune page: AppTest renders from hand-made run folders, plus real-browser runs.
+
+AppTests build run folders with :mod:`recsys.runs` (no training); the browser tests launch real
+``recsys train`` runs, kept to seconds by the adapter regime on the bundled sample.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from recsys import jobs, runs
+
+REPO = Path(__file__).resolve().parents[1]
+PAGE = str(REPO / "pages" / "finetune.py")
+
+
+def run_page(runs_dir: Path, **state) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["runs_dir"] = str(runs_dir)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def make_run(runs_dir: Path, name: str, state: str, epochs: int = 2, **status) -> Path:
+    """A run folder as ``recsys train`` leaves it: config, progress, metrics, status, log."""
+    folder = runs.RunFolder(runs_dir / name)
+    folder.create({"regime": "adapter", "epochs": 3, "model": None, "dataset": "sample shop"})
+    t0 = time.time() - 120
+    for e in range(1, epochs + 1):
+        for s in range(1, 6):
+            folder.log("step", step=(e - 1) * 5 + s, epoch=e, loss=1 / s, time=t0 + e * 10 + s)
+        val = {"recall@20": 0.1 * e, "tail_recall@20": 0.04 * e}
+        folder.log("epoch", epoch=e, step=e * 5, validation=val, best=True, time=t0 + e * 20)
+        folder.write_metrics({"best_epoch": e, "best": val})
+    (folder.path / jobs.LOG).write_text("epoch 1 done\nepoch 2 done\n")
+    runs.atomic_write_json(
+        folder.file(runs.STATUS),
+        {"state": state, "pid": 0, "host": os.uname().nodename, "started": t0,
+         "updated": t0 + 60, **status},
+    )  # fmt: skip
+    return folder.path
+
+
+def test_renders_with_no_runs(tmp_path):
+    at = run_page(tmp_path / "runs")
+    assert not at.exception
+    assert any("No runs yet" in i.value for i in at.info)
+    assert [b.label for b in at.button] == ["Launch"]
+    assert any("Estimated time per epoch" in c.value for c in at.caption)
+
+
+def test_renders_a_finished_run_with_charts_and_history(tmp_path):
+    make_run(tmp_path / "runs", "20250101-120000-aaaaaa", "finished", message="done")
+    at = run_page(tmp_path / "runs")
+    assert not at.exception
+    assert any("Finished" in s.value for s in at.success)
+    history = at.dataframe[0].value
+    assert history["state"].tolist() == ["finished"]
+    assert history["recall@20"].tolist() == [pytest.approx(0.2)]
+    assert "Cancel run" not in [b.label for b in at.button]
+
+
+def test_renders_a_failed_run_with_its_reason(tmp_path):
+    path = make_run(tmp_path / "runs", "20250101-120000-bbbbbb", "running", epochs=1, pid=2**22)
+    (path / jobs.LOG).write_text("Traceback (most recent call last):\nMemoryError: out of RAM\n")
+    at = run_page(tmp_path / "runs")
+    assert not at.exception
+    assert any("MemoryError: out of RAM" in e.value for e in at.error)
+    assert at.dataframe[0].value["state"].tolist() == ["failed"]
+
+
+def test_use_as_active_model_and_delete_with_confirmation(tmp_path):
+    runs_dir = tmp_path / "runs"
+    make_run(runs_dir, "20250101-120000-aaaaaa", "finished")
+    make_run(runs_dir, "20250102-120000-cccccc", "stopped", message="cancelled")
+    at = run_page(runs_dir)
+    assert at.dataframe[0].value["state"].tolist() == ["cancelled", "finished"]
+    at.selectbox(key="ft_pick").set_value("20250101-120000-aaaaaa")
+    at.button(key="ft_use").click().run()
+    assert at.session_state["active_run"] == "20250101-120000-aaaaaa"
+    at.button(key="ft_delete").click().run()
+    assert (runs_dir / "20250101-120000-aaaaaa").exists()  # not before confirming
+    at.button(key="ft_delete_yes").click().run()
+    assert not at.exception
+    assert not (runs_dir / "20250101-120000-aaaaaa").exists()
+    assert at.session_state["active_run"] is None
+    assert at.dataframe[0].value["run"].tolist() == ["20250102-120000-cccccc"]
+
+
+def test_a_second_launch_on_a_busy_device_is_refused_with_a_message(tmp_path, monkeypatch):
+    runs_dir = tmp_path / "runs"
+    make_run(runs_dir, "20250101-120000-dddddd", "running", pid=os.getpid())
+    monkeypatch.setattr(jobs, "is_alive", lambda *a, **k: True)
+    at = run_page(runs_dir, ft_device="cpu")
+    at.button(key="ft_launch").click().run()
+    assert not at.exception
+    assert any("still running on cpu" in e.value for e in at.error)
+    assert len(list(runs_dir.iterdir())) == 1 + 1  # the run and the launch lock only
