@@ -13,7 +13,6 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from recsys.models.base import Recommender, TrainData
 
@@ -43,5 +42,8 @@ class TfidfRecommender(Recommender):
             self.item_vectors_ = sp.csr_matrix((data.n_items, 1), dtype=np.float32)
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        profiles = normalize(history @ self.item_vectors_)  # (B, V), unit rows (zero rows stay 0)
+        profiles = (history @ self.item_vectors_).tocsr()  # (B, V)
+        norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1)).ravel())  # (B,)
+        inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        profiles = sp.diags(inverse.astype(np.float32)) @ profiles  # unit rows; empty rows stay 0
         return (profiles @ self.item_vectors_.T).toarray()  # (B, I)
