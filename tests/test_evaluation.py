@@ -135,7 +135,7 @@ def test_markdown_table_has_one_row_per_model_and_dashes_for_undefined():
 
 
 @pytest.mark.slow
-def test_movielens_protocol_lands_near_published_figures(ml_small):
+def test_movielens_protocol_lands_near_expected_figures(ml_small):
     results = evaluate(ml_small, ["mostpop", "ease", "tfidf"], tune=False)
     assert results.summary["users"] == 603 and results.summary["items"] == 9742
     m = {r.model: r.metrics for r in results.models}
