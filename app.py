@@ -13,7 +13,9 @@ PAGES = {
         st.Page("pages/data.py", title="Data", icon="📊", default=True),
     ],
     "Model": [st.Page("pages/finetune.py", title="Fine-tune", icon="🎛️")],
-    "Explore": [],
+    "Explore": [
+        st.Page("pages/recommendations.py", title="Recommendations", icon="🎯"),
+    ],
 }
 
 st.navigation({group: pages for group, pages in PAGES.items() if pages}).run()

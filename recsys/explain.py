@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from recsys.popularity import GROUP_NAMES
 from recsys.rerank import Candidates, Reranked
@@ -63,13 +62,33 @@ class Explanation:
 
 def cosine(vectors: np.ndarray | sp.spmatrix) -> Similarity:
     """Cosine similarity between rows of ``vectors`` (dense embeddings or sparse TF-IDF)."""
-    unit = normalize(sp.csr_matrix(vectors) if sp.issparse(vectors) else np.asarray(vectors))
+    unit = _unit_rows(vectors)
 
     def sim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = unit[np.asarray(a)] @ unit[np.asarray(b)].T
         return np.asarray(out.toarray() if sp.issparse(out) else out, dtype=np.float64)
 
     return sim
+
+
+def _unit_rows(vectors: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
+    if sp.issparse(vectors):
+        v = sp.csr_matrix(vectors, dtype=np.float64)
+        norms = np.sqrt(np.asarray(v.multiply(v).sum(axis=1)).ravel())
+        return sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ v
+    v = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+
+
+def tfidf_vectors(texts: Sequence[str]) -> sp.csr_matrix:
+    """(I, V) TF-IDF rows of the item texts, with :class:`recsys.models.tfidf` settings."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    try:
+        return TfidfVectorizer(sublinear_tf=True, stop_words="english").fit_transform(texts).tocsr()
+    except ValueError:  # empty vocabulary: no usable text at all
+        return sp.csr_matrix((len(texts), 1))
 
 
 def cooccurrence(train: sp.csr_matrix) -> Similarity:
@@ -192,6 +211,35 @@ def explanations_frame(
             }
         )
     return pd.DataFrame(rows)
+
+
+def lists_frame(
+    cands: Candidates,
+    ranked: Reranked,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    titles: Sequence[str],
+) -> pd.DataFrame:
+    """Every user's list in long form (one row per user and rank) with score parts and ranks."""
+    n_users, k = ranked.items.shape
+    items = ranked.items.ravel()
+    slots = ranked.slots.ravel()
+    users = np.repeat(np.arange(n_users), k)
+    frame = pd.DataFrame(
+        {
+            "user": np.asarray(user_ids, dtype=object)[users],
+            "rank": np.tile(np.arange(1, k + 1), n_users),
+            "rank before boost": cands.rank[users, slots],
+            "item": np.asarray(item_ids, dtype=object)[items],
+            "title": np.asarray(titles, dtype=object)[items],
+            "band": np.array([GROUP_NAMES[g] for g in sorted(GROUP_NAMES)])[cands.groups[items]],
+            "score": ranked.scores(cands).ravel(),
+        }
+    )
+    for name, values in cands.parts.items():
+        frame[name.replace("_", " ")] = values[users, slots]
+    frame["tail boost"] = ranked.boost.ravel()
+    return frame
 
 
 def format_terms(terms: Sequence[Term]) -> str:

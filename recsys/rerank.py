@@ -34,6 +34,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.metrics import HEAD, evaluate_topk
+from recsys.models import MODELS, TrainData, make_model
 from recsys.models.base import Recommender, exclude, top_k
 
 Strategy = Literal["penalty", "xquad", "target"]
@@ -45,6 +46,13 @@ STRATEGIES: dict[str, str] = {
 DEFAULT_GRID = np.round(np.linspace(0.0, 1.0, 11), 2)  # boost values of the trade-off curve
 
 PartScorer = Callable[[np.ndarray, sp.csr_matrix], dict[str, np.ndarray]]  # users, history -> parts
+
+BLEND = "blend"  # EASE + TF-IDF: a collaborative and a text part, so cold items can enter
+BLEND_PARTS: dict[str, tuple[str, float]] = {
+    "collaborative": ("ease", 1.0),
+    "content": ("tfidf", 0.5),
+}
+TEXT_PARTS: dict[str, str] = {"tfidf": "content", "lm": "language_model"}  # else "collaborative"
 
 
 # --- candidates ----------------------------------------------------------------------------------
@@ -89,6 +97,20 @@ def model_parts(model: Recommender, part: str = "collaborative") -> PartScorer:
     if callable(own):
         return own
     return lambda users, history: {part: model.score(users, history)}
+
+
+def fit_scorer(choice: str, data: TrainData, seed: int = 0) -> PartScorer:
+    """Fit a registered model (or :data:`BLEND`, with untuned weights) and return its scorer."""
+    if choice == BLEND:
+        fitted = {
+            part: (make_model(name, seed=seed).fit(data), weight)
+            for part, (name, weight) in BLEND_PARTS.items()
+        }
+        return blend_parts(fitted)
+    if choice not in MODELS:
+        raise ValueError(f"unknown model {choice!r}; choose {BLEND!r} or one of {list(MODELS)}")
+    model = make_model(choice, seed=seed).fit(data)
+    return model_parts(model, TEXT_PARTS.get(choice, "collaborative"))
 
 
 def blend_parts(models: Mapping[str, tuple[Recommender, float]]) -> PartScorer:
