@@ -250,24 +250,26 @@ def _penalty(cands: Candidates, boost: float, k: int) -> tuple[np.ndarray, np.nd
 def _xquad(cands: Candidates, boost: float, k: int) -> tuple[np.ndarray, np.ndarray]:
     # Smooth xQuAD: (1 - l) P(v|u) + l * sum_c P(c|u) P(v|c) (1 - |S ∩ c| / |S|), c in {head, tail}.
     rel = cands.base - cands.base.min(axis=1, keepdims=True)  # (U, C) in [0, 1]
-    tail = cands.tail
-    p_tail = cands.history_tail_share[:, None]  # (U, 1) P(tail | u)
-    want = np.where(tail, p_tail, 1.0 - p_tail)  # (U, C) P(c(v) | u)
-    n_users, n_cand = rel.shape
+    tail = cands.tail.astype(np.float32)  # (U, C) 1 = tail item
+    p_tail = cands.history_tail_share[:, None].astype(np.float32)  # (U, 1) P(tail | u)
+    # P(c(v)|u) * (1 - coverage of c by S), with t = tail share of S, is for a tail item
+    # p_tail * (1 - t) and for a head item (1 - p_tail) * t; both are want * (t + tail * (1 - 2t)).
+    want = boost * np.where(tail > 0, p_tail, 1.0 - p_tail)  # (U, C)
+    kept = ((1.0 - boost) * rel).astype(np.float32)  # (U, C) relevance term
+    n_users = rel.shape[0]
     rows = np.arange(n_users)
-    taken = np.zeros((n_users, n_cand), dtype=bool)
-    n_tail = np.zeros(n_users)
+    blocked = np.zeros(rel.shape, dtype=np.float32)  # -inf once a candidate is taken
+    n_tail = np.zeros((n_users, 1), dtype=np.float32)
     slots = np.zeros((n_users, k), dtype=np.int64)
-    added = np.zeros((n_users, k))
+    added = np.zeros((n_users, k), dtype=np.float32)
     for j in range(k):
-        tail_seen = n_tail / j if j else np.zeros(n_users)  # (U,) share of S that is tail
-        uncovered = np.where(tail, 1.0 - tail_seen[:, None], tail_seen[:, None]) if j else 1.0
-        score = (1.0 - boost) * rel + boost * want * uncovered
-        score[taken] = -np.inf
+        t = n_tail / j if j else np.zeros_like(n_tail)  # (U, 1); an empty S covers nothing
+        uncovered = (t + tail * (1.0 - 2.0 * t)) if j else 1.0
+        score = kept + want * uncovered + blocked
         pick = np.argmax(score, axis=1)  # first max: candidate order breaks ties
         slots[:, j], added[:, j] = pick, score[rows, pick] - rel[rows, pick]
-        taken[rows, pick] = True
-        n_tail += tail[rows, pick]
+        blocked[rows, pick] = -np.inf
+        n_tail[:, 0] += tail[rows, pick]
     return slots, added
 
 
