@@ -53,7 +53,8 @@ st.title("Recommendations")
 @st.cache_resource(show_spinner="Preparing the split…", max_entries=4)
 def prepared(source: tuple, rule: str, value: float):
     data = common._load(source)
-    experiment = evaluation.prepare(data, evaluation.Protocol(seed=SEED))
+    split = "temporal" if data.has_timestamps else "random"  # temporal needs timestamps
+    experiment = evaluation.prepare(data, evaluation.Protocol(split=split, seed=SEED))
     groups = popularity.groups(experiment.tuning.counts, rule, value)
     return data, experiment, groups
 
@@ -239,6 +240,11 @@ def metric_row(now: dict, before: dict, k: int) -> None:
         )
 
 
+def markdown_safe(text: str) -> str:
+    """Untrusted text (an uploaded file's name) shown as itself inside markdown."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", str(text))
+
+
 def file_safe(text: str) -> str:
     return re.sub(r"[^\w.-]", "_", text)[:60] or "user"
 
@@ -248,7 +254,11 @@ def file_safe(text: str) -> str:
 data = common.current_dataset()
 source = common.source_key(st.session_state[common.SOURCE])
 rule, value = common.tail_setting()
-data, experiment, groups = prepared(source, rule, value)
+try:
+    data, experiment, groups = prepared(source, rule, value)
+except ValueError as exc:  # e.g. no user with enough positives to split
+    st.error(f"Cannot build recommendations for this data: {exc}")
+    st.stop()
 users = [str(u) for u in experiment.index.user_ids]
 titles = titles_of(data)
 models = [rerank.BLEND, *MODELS]
@@ -261,9 +271,9 @@ st.session_state.setdefault(BOOST, 0.0)
 st.session_state.setdefault(K, K_CHOICES[0])
 
 st.caption(
-    f"{data.name}: models fitted on training minus validation ({experiment.split.kind} split, "
-    f"seed {SEED}); KPIs on the validation split. Head/tail: {popularity.RULES[rule]} "
-    f"(x = {value:g}), set on the Data page."
+    f"{markdown_safe(data.name)}: models fitted on training minus validation "
+    f"({experiment.split.kind} split, seed {SEED}); KPIs on the validation split. "
+    f"Head/tail: {popularity.RULES[rule]} (x = {value:g}), set on the Data page."
 )
 c_model, c_k, c_strategy, c_boost = st.columns([2, 1, 2, 3])
 model = c_model.selectbox("Model", models, format_func=lambda m: MODEL_LABELS.get(m, m), key=MODEL)
