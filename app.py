@@ -15,6 +15,7 @@ PAGES = {
     "Model": [st.Page("pages/finetune.py", title="Fine-tune", icon="🎛️")],
     "Explore": [
         st.Page("pages/recommendations.py", title="Recommendations", icon="🎯"),
+        st.Page("pages/embeddings.py", title="Embeddings", icon="🗺️"),
     ],
 }
 

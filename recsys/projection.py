@@ -44,18 +44,21 @@ class ProjectionConfig:
     Attributes:
         method: ``"umap"`` (the map) or ``"pca"`` (instant, linear; for tests and huge catalogues).
         n_neighbors: UMAP's neighbourhood size: small keeps local detail, large the global shape.
-        min_dist: UMAP's minimum distance between drawn points: small packs clusters tightly.
+        min_dist: UMAP's minimum distance between drawn points. UMAP's own default (0.1) packs
+            each catalogue category into a dot; 0.5 spreads it so tail and head items inside a
+            category can be told apart.
         metric: distance in the embedding space; cosine suits sentence embeddings.
         seed: random state; fixed so the same data gives the same picture.
-        n_epochs: UMAP optimisation epochs; ``None`` = UMAP's default (500 below 10k items).
+        n_epochs: UMAP optimisation epochs; 200 (UMAP's own choice above 10k items) is enough for
+            a picture and 2-3x faster than the 500 it uses for small data; ``None`` = UMAP's.
     """
 
     method: Method = "umap"
     n_neighbors: int = 15
-    min_dist: float = 0.1
+    min_dist: float = 0.5
     metric: Metric = "cosine"
     seed: int = 42
-    n_epochs: int | None = None
+    n_epochs: int | None = 200
 
     def key(self) -> str:
         if self.method == "pca":

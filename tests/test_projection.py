@@ -46,7 +46,7 @@ def test_cache_keyed_by_fingerprint_and_parameters(tmp_path, monkeypatch):
     cfg = ProjectionConfig(seed=1)
     path = projection.cache_path(x, cfg, tmp_path)
     assert path != projection.cache_path(x, ProjectionConfig(seed=2), tmp_path)
-    assert path != projection.cache_path(x, ProjectionConfig(seed=1, min_dist=0.5), tmp_path)
+    assert path != projection.cache_path(x, ProjectionConfig(seed=1, min_dist=0.2), tmp_path)
     assert path != projection.cache_path(x, ProjectionConfig(seed=1, metric="euclidean"), tmp_path)
     assert path != projection.cache_path(x[::-1], cfg, tmp_path)
 

@@ -1,0 +1,395 @@
+"""Embeddings page: a map of the items that shows where the long tail lives, before and after
+fine-tuning. All numbers come from :mod:`recsys.projection`; this page only lays them out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from pages import common
+from recsys import popularity, projection, runs
+from recsys.projection import ProjectionConfig
+
+# Page-local widget keys (shared state lives in pages/common.py).
+METHOD, N_NEIGHBORS, MIN_DIST = "emb_method", "emb_n_neighbors", "emb_min_dist"
+METRIC, SEED, BUDGET = "emb_metric", "emb_seed", "emb_budget"
+COLOUR, RUN, QUERY, PICK, K = "emb_colour", "emb_run", "emb_query", "emb_pick", "emb_k"
+_DEFAULT = ProjectionConfig()
+PAGE_DEFAULTS = {
+    METHOD: _DEFAULT.method,
+    N_NEIGHBORS: _DEFAULT.n_neighbors,
+    MIN_DIST: _DEFAULT.min_dist,
+    METRIC: _DEFAULT.metric,
+    SEED: _DEFAULT.seed,
+    BUDGET: projection.POINT_BUDGET,
+    K: 10,
+}
+GROUP_COLOURS = {"head": "#d1495b", "tail": "#30638e", "cold": "#edae49"}
+OTHER_COLOUR = "#b0b0b0"
+MAX_CATEGORIES = 20  # more distinct values than this: the rest are drawn as "other"
+NO_RUN = "(base model only)"
+NEIGHBOURS_K = 10  # neighbours per tail item in the before/after summary
+
+common.init_state()
+for _key, _value in PAGE_DEFAULTS.items():
+    st.session_state.setdefault(_key, _value)
+st.title("Embeddings")
+st.caption(
+    "Where do tail items sit among the head items users love, and did fine-tuning move them? "
+    "A 2-D map of the item embeddings, coloured by popularity or any catalogue attribute."
+)
+
+
+# --------------------------------------------------------------------------- cached loading
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def catalogue(key: tuple, rule: str, value: float) -> pd.DataFrame:
+    """One row per catalogue item, in catalogue order: ids, title, counts, group, band, text."""
+    data = common._load(key)
+    counts = popularity.item_counts(data.interactions, data.items["item"].to_numpy())
+    groups = popularity.groups(counts, rule, value)
+    title_col = "title" if "title" in data.items else data.text_columns[0]
+    return pd.DataFrame(
+        {
+            "item": data.items["item"].astype(str).to_numpy(),
+            "title": data.items[title_col].fillna("").astype(str).to_numpy(),
+            "interactions": counts,
+            "group": [popularity.GROUP_NAMES[g] for g in groups],
+            "group_code": groups,
+            "band": projection.popularity_bands(counts, groups),
+            "text": data.item_text(),
+        }
+    )
+
+
+@st.cache_resource(
+    show_spinner="Encoding the catalogue with all-MiniLM-L6-v2 (once; ≈ 130 items/s on CPU)…",
+    max_entries=4,
+)
+def base_space(key: tuple) -> tuple[np.ndarray, str]:
+    """Base-model item vectors (from the encoder's disk cache when unchanged) and a fingerprint."""
+    from recsys import encoder  # imports torch: only when the page needs vectors
+
+    vectors = encoder.encode_items(common._load(key).item_text())
+    vectors.flags.writeable = False
+    return vectors, projection.fingerprint(vectors)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_space(path: str, mtime: float, item_ids: tuple) -> tuple[np.ndarray, str] | str:
+    """A run's item vectors in catalogue order, or a message saying why they cannot be used."""
+    loaded = runs.RunFolder(path).load_item_embeddings()
+    if loaded is None:
+        return "its item embeddings are being written; reload in a moment"
+    vectors, ids = loaded
+    rows = pd.Index(ids).get_indexer(list(item_ids))
+    if (rows < 0).any():
+        return f"it has no embeddings for {int((rows < 0).sum()):,} of this catalogue's items"
+    aligned = np.ascontiguousarray(vectors[rows])
+    aligned.flags.writeable = False
+    return aligned, projection.fingerprint(aligned)
+
+
+@st.cache_resource(show_spinner="Drawing the map (the first UMAP in a process compiles, ≈ 1 min)…")
+def projected(fp: str, _vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
+    return projection.project(_vectors, config)
+
+
+@st.cache_data(show_spinner="Comparing neighbourhoods…", max_entries=8)
+def change_summary(fp_base: str, fp_run: str, _base, _run, groups: np.ndarray) -> pd.DataFrame:
+    return projection.neighbourhood_change(_base, _run, groups, NEIGHBOURS_K).summary()
+
+
+# --------------------------------------------------------------------------- controls
+
+
+def map_settings() -> tuple[ProjectionConfig, int]:
+    with st.expander("Map settings"), st.form("map_settings", border=False):
+        c = st.columns(6)
+        c[0].radio("Method", ["umap", "pca"], key=METHOD, format_func=str.upper)
+        c[1].slider("n_neighbors", 2, 100, key=N_NEIGHBORS, help="local detail ↔ global shape")
+        c[2].slider("min_dist", 0.0, 0.99, step=0.01, key=MIN_DIST, help="how tightly points pack")
+        c[3].selectbox("Metric", projection.METRICS, key=METRIC)
+        c[4].number_input("Seed", 0, 2**31 - 1, step=1, key=SEED)
+        c[5].number_input("Point budget", 500, 1_000_000, step=1000, key=BUDGET)
+        st.form_submit_button("Redraw")
+    s = st.session_state
+    config = ProjectionConfig(
+        method=s[METHOD],
+        n_neighbors=int(s[N_NEIGHBORS]),
+        min_dist=float(s[MIN_DIST]),
+        metric=s[METRIC],
+        seed=int(s[SEED]),
+    )
+    return config, int(s[BUDGET])
+
+
+def describe(config: ProjectionConfig) -> str:
+    if config.method == "pca":
+        return "PCA (first two components)"
+    return (
+        f"UMAP · n_neighbors {config.n_neighbors} · min_dist {config.min_dist:g} · "
+        f"{config.metric} · {config.n_epochs or 'auto'} epochs · seed {config.seed}"
+    )
+
+
+def runs_with_embeddings() -> list[dict]:
+    found = runs.list_runs(st.session_state[common.RUNS_DIR])
+    return [r for r in found if (Path(r["path"]) / runs.EMBEDDINGS).exists()]
+
+
+def choose_run(found: list[dict]) -> dict | None:
+    """The run to compare with: the active run when it has embeddings, else the newest one."""
+    if not found:
+        st.caption("No fine-tuning run with item embeddings yet: showing the base model only.")
+        return None
+    names = [r["name"] for r in found]
+    active = st.session_state[common.ACTIVE_RUN]
+    if st.session_state.get(RUN) not in [NO_RUN, *names]:
+        st.session_state[RUN] = active if active in names else names[0]
+    picked = st.selectbox("Fine-tuned run to compare", [NO_RUN, *names], key=RUN)
+    return next((r for r in found if r["name"] == picked), None)
+
+
+def colour_options(items: pd.DataFrame) -> list[str]:
+    """Popularity group plus catalogue columns that are numeric or have few distinct values."""
+    out = ["popularity group"]
+    for col in items.columns:
+        if col == "item":
+            continue
+        if _is_numeric(items[col]) or _first_values(items[col]).nunique() <= 3 * MAX_CATEGORIES:
+            out.append(col)
+    return out
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    return bool(pd.to_numeric(values, errors="coerce").notna().mean() >= 0.9)
+
+
+def _first_values(values: pd.Series) -> pd.Series:
+    """First entry of "a|b|c" lists (genres, tags), as text."""
+    return values.fillna("").astype(str).str.split("|").str[0].str.strip()
+
+
+# --------------------------------------------------------------------------- the map
+
+
+def colouring(frame: pd.DataFrame, items: pd.DataFrame, by: str):
+    """(values, colour map or None for numeric). Same mapping for every figure of the page."""
+    if by == "popularity group":
+        return frame["group"].to_numpy(), GROUP_COLOURS
+    if _is_numeric(items[by]):
+        return pd.to_numeric(items[by], errors="coerce").to_numpy(), None
+    values = _first_values(items[by]).replace("", "(none)")
+    top = values.value_counts().index[:MAX_CATEGORIES]
+    values = values.where(values.isin(top), "other").to_numpy()
+    palette = px.colors.qualitative.Dark24
+    colours = {v: palette[i % len(palette)] for i, v in enumerate(top)}
+    return values, {**colours, "other": OTHER_COLOUR}
+
+
+def hover_text(frame: pd.DataFrame, values: np.ndarray, by: str) -> np.ndarray:
+    text = [
+        f"{common.escape(t)}<br>{n:,} interactions · {g}"
+        for t, n, g in zip(frame["title"], frame["interactions"], frame["group"], strict=True)
+    ]
+    if by != "popularity group":
+        label = common.escape(by)
+        text = [f"{t}<br>{label}: {common.escape(v)}" for t, v in zip(text, values, strict=True)]
+    return np.asarray(text, dtype=object)
+
+
+def item_map(xy, frame, shown, colours, hover, highlight) -> go.Figure:
+    """WebGL scatter of the ``shown`` positions; ``highlight`` = (item, neighbours) or None."""
+    values, cmap = colours
+    counts = frame["interactions"].to_numpy()
+    size = 4 + 10 * np.log1p(counts) / np.log1p(max(counts.max(), 1))  # cold: 4
+    fig = go.Figure()
+
+    def add(rows, name, marker):
+        fig.add_trace(
+            go.Scattergl(
+                x=xy[rows, 0],
+                y=xy[rows, 1],
+                mode="markers",
+                name=name,
+                marker=marker,
+                text=hover[rows],
+                customdata=rows,
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+
+    if cmap is None:
+        rows = shown[~np.isnan(values[shown])]
+        add(rows, "items", dict(size=size[rows], color=values[rows], colorscale="Viridis",
+                                showscale=True, opacity=0.8))  # fmt: skip
+    else:
+        for name, colour in cmap.items():
+            rows = shown[values[shown] == name]
+            if len(rows):
+                add(rows, str(name), dict(size=size[rows], color=colour, opacity=0.75))
+    if highlight is not None:
+        item, neighbours = highlight
+        ring = dict(size=14, color="rgba(0,0,0,0)", line=dict(color="black", width=2))
+        add(neighbours, "neighbours", ring)
+        add(np.array([item]), "found item", dict(size=20, color="black", symbol="star"))
+    axis = dict(showticklabels=False, showgrid=False, zeroline=False, title=None)
+    fig.update_layout(
+        height=560,
+        margin=dict(t=30, b=10, l=10, r=10),  # t: room for the mode bar
+        legend=dict(orientation="h", y=-0.02, yanchor="top", itemsizing="constant"),
+        xaxis=axis,
+        yaxis=axis,
+        uirevision="item-map",  # keep zoom and pan across reruns
+    )
+    return fig
+
+
+def selected_positions(event) -> list[int]:
+    """Item positions of the points picked with box or lasso (customdata holds the position)."""
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    out = []
+    for p in points:
+        value = p.get("customdata")
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value is not None:
+            out.append(int(value))
+    return sorted(set(out))
+
+
+# --------------------------------------------------------------------------- neighbours
+
+
+def find_item(frame: pd.DataFrame) -> int | None:
+    c1, c2, c3 = st.columns([2, 3, 1])
+    query = c1.text_input("Find an item by title", key=QUERY, placeholder="e.g. desk")
+    c3.slider("Neighbours", 3, 50, key=K)
+    if not query.strip():
+        return None
+    hits = projection.search_titles(frame["title"], query, limit=50)
+    if not len(hits):
+        c2.info(f"No title contains {query.strip()!r}.")
+        return None
+    if st.session_state.get(PICK) not in hits:
+        st.session_state[PICK] = int(hits[0])
+    label = {int(i): f"{frame['title'].iat[i]} ({frame['group'].iat[i]})" for i in hits}
+    return c2.selectbox(f"{len(hits)} match(es)", list(label), format_func=label.get, key=PICK)
+
+
+def neighbour_table(vectors: np.ndarray, frame: pd.DataFrame, item: int, k: int) -> pd.DataFrame:
+    idx, sim = projection.nearest_neighbours(vectors, [item], k)
+    rows = frame.iloc[idx[0]]
+    return pd.DataFrame(
+        {
+            "title": rows["title"].to_numpy(),
+            "similarity": sim[0],
+            "group": rows["group"].to_numpy(),
+            "interactions": rows["interactions"].to_numpy(),
+        }
+    )
+
+
+def show_neighbours(column, vectors, frame, item, k) -> None:
+    column.dataframe(
+        neighbour_table(vectors, frame, item, k),
+        hide_index=True,
+        width="stretch",
+        column_config={"similarity": st.column_config.NumberColumn(format="%.3f")},
+    )
+
+
+# --------------------------------------------------------------------------- layout
+
+data = common.current_dataset()
+rule, value = common.tail_setting()
+key = common.source_key(st.session_state[common.SOURCE])
+frame = catalogue(key, rule, value)
+config, budget = map_settings()
+run = choose_run(runs_with_embeddings())
+
+spaces = {"Base model · all-MiniLM-L6-v2": base_space(key)}
+if run is not None:
+    mtime = (Path(run["path"]) / runs.EMBEDDINGS).stat().st_mtime
+    loaded = run_space(run["path"], mtime, tuple(frame["item"]))
+    if isinstance(loaded, str):
+        st.warning(f"Run {run['name']!r} cannot be compared: {loaded}.")
+    else:
+        spaces[f"Fine-tuned · {run['name']}"] = loaded
+
+colour_by = st.selectbox("Colour by", colour_options(data.items), key=COLOUR)
+colours = colouring(frame, data.items, colour_by)
+hover = hover_text(frame, colours[0], colour_by)
+shown = projection.stratified_sample(frame["band"].to_numpy(), budget, seed=config.seed)
+if len(shown) < len(frame):
+    bands = ", ".join(pd.unique(frame["band"].to_numpy()[shown]))
+    st.info(
+        f"Drawing a stratified sample of {len(shown):,} of {len(frame):,} items (seed "
+        f"{config.seed}) that keeps every popularity band ({bands}). Search, neighbours and the "
+        "summary use all items."
+    )
+
+item = find_item(frame)
+k = int(st.session_state[K])
+highlight = None
+if item is not None:
+    first = next(iter(spaces.values()))[0]
+    highlight = (item, projection.nearest_neighbours(first, [item], k)[0][0])
+
+st.caption(
+    f"{describe(config)}. 2-D distances are only a picture: the map keeps local neighbourhoods "
+    "roughly, not global distances. Neighbour lists and the summary use cosine similarity in the "
+    "full embedding space. Box or lasso select (top-right tools) to list items."
+)
+selected: set[int] = set()
+columns = st.columns(len(spaces))
+for i, (column, (name, (vectors, fp))) in enumerate(zip(columns, spaces.items(), strict=True)):
+    column.markdown(f"**{name}** · {vectors.shape[1]} dimensions")
+    xy = projected(fp, vectors, config)
+    if highlight is not None and i > 0:  # each space highlights its own neighbours
+        highlight = (item, projection.nearest_neighbours(vectors, [item], k)[0][0])
+    fig = item_map(xy, frame, shown, colours, hover, highlight)
+    event = column.plotly_chart(
+        fig, key=f"map_{i}", on_select="rerun", selection_mode=("box", "lasso"), width="stretch"
+    )
+    selected.update(selected_positions(event))
+    if item is not None:
+        column.caption(f"{k} nearest neighbours of {frame['title'].iat[item]!r}")
+        show_neighbours(column, vectors, frame, item, k)
+
+if len(spaces) == 2:
+    (base, fp_base), (tuned, fp_tuned) = spaces.values()
+    st.subheader("How tail neighbourhoods changed")
+    summary = change_summary(fp_base, fp_tuned, base, tuned, frame["group_code"].to_numpy())
+    shares = [c for c in summary.columns if c not in ("group", "items")]
+    st.dataframe(
+        summary,
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.NumberColumn(format="percent") for c in shares},
+    )
+    st.caption(
+        f"For each tail (and cold) item: the share of its {NEIGHBOURS_K} nearest neighbours "
+        "(cosine, full space) that are head items, in the base model and after fine-tuning; "
+        "'neighbours kept' is the overlap of the two neighbour lists."
+    )
+
+st.subheader("Selected items")
+if not selected:
+    st.caption("Nothing selected: use the box or lasso tool on a map.")
+else:
+    table = frame.iloc[sorted(selected)][["item", "title", "group", "interactions", "text"]]
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.download_button(
+        f"Download {len(table):,} items as CSV",
+        table.to_csv(index=False).encode(),
+        file_name="selected_items.csv",
+        mime="text/csv",
+    )
