@@ -6,6 +6,7 @@ session, so a reload or a second tab shows the same live run and a closed tab lo
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def devices() -> list[str]:
 def md_text(text: object) -> str:
     """Untrusted text shown literally inside Markdown (file names can hold link syntax)."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", str(text))
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def encoding_seconds(source_key: tuple, model: str | None) -> float:
+    """0 when the catalogue's vectors are in the encoder cache; rechecked every minute."""
+    return jobs.encoding_seconds(common._load(source_key).item_text(), model)
 
 
 # --------------------------------------------------------------------------- launch form
@@ -117,8 +124,9 @@ def launch_section(data) -> None:
     config = config_form()
     config.model = model
     st.badge(device_name(config.device), icon=":material/memory:", help="where training runs")
-    estimate = jobs.estimate_epoch(RUNS_DIR, len(data.interactions), config)
-    st.caption(f"Estimated time per epoch: {estimate}")
+    encode = encoding_seconds(common.source_key(st.session_state[common.SOURCE]), model)
+    estimate = jobs.estimate_epoch(RUNS_DIR, len(data.interactions), config, encode)
+    st.caption(f"Estimated time: {estimate}.")
     if st.button("Launch", type="primary", key="ft_launch"):
         try:
             run_id = jobs.launch(
@@ -171,7 +179,7 @@ def validation_figure(epochs: list[dict]) -> go.Figure:
     fig.update_layout(
         title="Validation per epoch",
         xaxis_title="epoch",
-        xaxis=dict(dtick=1, range=[0.5, max(x) + 0.5]),
+        xaxis=dict(dtick=max(1, math.ceil(len(x) / 10)), range=[0.5, max(x) + 0.5]),
         yaxis_title="recall",
         height=320,
         margin=dict(t=40, b=40),
@@ -190,7 +198,8 @@ def run_panel(run_id: str) -> None:
     records = seen["records"]
     config = runs.RunFolder(run_dir).read_config()
     progress = jobs.progress_of(polled.status, records, config)
-    label = STATE_LABELS.get(polled.state, polled.state)
+    stopping = not polled.ended and (run_dir / runs.STOP).exists()
+    label = "cancelling" if stopping else STATE_LABELS.get(polled.state, polled.state)
 
     st.subheader(f"Run {run_id}")
     st.progress(progress.fraction, text=f"{label} · {progress.text}")
@@ -203,9 +212,9 @@ def run_panel(run_id: str) -> None:
         )
     elif polled.state == "finished":
         st.success("Finished.")
-    if not polled.ended and st.button("Cancel run", key=f"ft_cancel_{run_id}"):
+    if not polled.ended and not stopping and st.button("Cancel run", key=f"ft_cancel_{run_id}"):
         jobs.cancel(run_dir)
-        st.toast("Asked the run to stop; it ends at the next step")
+        st.rerun(scope="fragment")  # show "cancelling" at once
 
     steps = [r for r in records if r.get("kind") == "step" and "loss" in r]
     epochs = [r for r in records if r.get("kind") == "epoch"]
@@ -286,10 +295,7 @@ def history_section(rows: list[dict]) -> None:
         "Run",
         names,
         index=names.index(active) if active in names else 0,
-        format_func=lambda n: (
-            f"{n} · {STATE_LABELS.get(state(rows, n), state(rows, n))}"
-            + (" · active model" if n == active else "")
-        ),
+        format_func=lambda n: n + (" (active model)" if n == active else ""),
         key="ft_pick",
     )
     if c2.button("Use as active model", key="ft_use", width="stretch"):
@@ -299,10 +305,6 @@ def history_section(rows: list[dict]) -> None:
     if c3.button("Delete…", key="ft_delete", width="stretch"):
         st.session_state[CONFIRM_DELETE] = picked
     confirm_delete()
-
-
-def state(rows: list[dict], name: str) -> str:
-    return next(r["state"] for r in rows if r["run"] == name)
 
 
 def confirm_delete() -> None:

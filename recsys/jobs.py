@@ -270,7 +270,8 @@ def _settle(run_dir: Path, exit_code: int | None = None) -> dict:
         if time.time() - raw.get("updated", 0) < STARTUP_GRACE_S:
             return {**status, "state": "created"}  # being spawned right now
     folder = runs.RunFolder(run_dir)
-    if folder.stop_requested():
+    cancelled = (runs.read_json(run_dir / LAUNCH, default={}) or {}).get("cancelled")
+    if folder.stop_requested() or cancelled:
         state, message = "stopped", "cancelled"
     else:
         state, message = "failed", failure_reason(log_tail(run_dir, 60), exit_code)
@@ -373,8 +374,10 @@ def cancel(run_dir: str | os.PathLike, grace: float = 15.0, wait: bool = False) 
     stay usable. Returns at once unless ``wait``: the escalation runs in a daemon thread.
     """
     run_dir = Path(run_dir)
-    folder = runs.RunFolder(run_dir)
-    folder.request_stop()
+    runs.RunFolder(run_dir).request_stop()
+    # Also remembered beside the STOP file, which a trainer starting up may clear.
+    info = runs.read_json(run_dir / LAUNCH, default={}) or {}
+    runs.atomic_write_json(run_dir / LAUNCH, {**info, "cancelled": time.time()})
     if wait:
         _escalate(run_dir, grace)
     else:
@@ -411,9 +414,14 @@ def running_on(runs_dir: str | os.PathLike, device: str) -> str | None:
 
 
 def device_of(run_dir: Path, status: dict | None = None) -> str:
+    """``cpu``/``cuda:0``/``mps``: from launch.json, else the status written by the trainer."""
     launch_info = runs.read_json(run_dir / LAUNCH, default={}) or {}
+    if launch_info.get("device"):
+        return str(launch_info["device"])
     status = status or runs.read_json(run_dir / runs.STATUS, default={}) or {}
-    return str(launch_info.get("device") or status.get("device") or "cpu")
+    described = str(status.get("device", "cpu"))  # e.g. "model on NVIDIA H200 (cuda:0)"
+    found = re.search(r"\((cuda:\d+|mps)\)", described)
+    return found.group(1) if found else "cpu"
 
 
 def history(runs_dir: str | os.PathLike) -> list[dict]:
@@ -435,7 +443,7 @@ def history(runs_dir: str | os.PathLike) -> list[dict]:
                 "state": status["state"],
                 "dataset": launch_info.get("dataset") or config.get("dataset") or "",
                 "model": Path(config.get("model") or "MiniLM (packaged)").name,
-                "regime": config.get("regime", ""),
+                "regime": status.get("regime") or TrainConfig(**_known(config)).regime_arg(),
                 "device": device_of(run_dir, status),
                 "epochs": config.get("epochs"),
                 "duration_s": (end - started) if started and end else None,
@@ -447,6 +455,11 @@ def history(runs_dir: str | os.PathLike) -> list[dict]:
             }
         )
     return sorted(rows, key=lambda r: r["run"], reverse=True)
+
+
+def _known(config: dict) -> dict:
+    names = TrainConfig.__dataclass_fields__
+    return {k: v for k, v in config.items() if k in names}
 
 
 def delete(runs_dir: str | os.PathLike, run_id: str) -> None:
@@ -509,48 +522,80 @@ def format_seconds(seconds: float | None) -> str:
     return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
 
 
-# Samples/s measured on these 2-core CPUs (MEASURED.md): MiniLM two-tower step, batch 128.
-CPU_SAMPLES_PER_S = {"full": 41.0, "top-N": 67.0}
+# Samples/s on these 2-core CPUs with the packaged MiniLM: full and top-N (4 of 6 layers frozen)
+# from MEASURED.md (batch 128); adapter measured on the sample shop, batch 512, load average 8.
+CPU_SAMPLES_PER_S = {"full": 41.0, "top": 67.0, "adapter": 550.0}
+ENCODE_TEXTS_PER_S = 128.0  # MEASURED.md: MiniLM encoding, fp32, 2 threads
 
 
 @dataclass
 class Estimate:
-    seconds: float | None
+    seconds: float | None  # per epoch
     basis: str
+    encode_seconds: float = 0.0  # once, before the first epoch, when the catalogue is not cached
 
     def __str__(self) -> str:
-        if self.seconds is None:
-            return self.basis
-        return f"≈ {format_seconds(self.seconds)} ({self.basis})"
+        text = self.basis
+        if self.seconds is not None:
+            text = f"≈ {format_seconds(self.seconds)} per epoch ({self.basis})"
+        if self.encode_seconds:
+            text += f"; first, ≈ {format_seconds(self.encode_seconds)} to encode the catalogue once"
+        return text
 
 
-def estimate_epoch(runs_dir: str | os.PathLike, n_samples: int, config: TrainConfig) -> Estimate:
-    """Time per epoch: measured on earlier runs alike, else the figures in MEASURED.md.
+def resolved_regime(regime: str, device: str) -> str:
+    """``auto`` as ``recsys train`` resolves it: full on a GPU, adapter elsewhere."""
+    if regime == "auto":
+        return "full" if device.startswith("cuda") else "adapter"
+    return regime
 
-    ``n_samples`` is an upper bound of the training examples per epoch (the interactions).
+
+def estimate_epoch(
+    runs_dir: str | os.PathLike, n_samples: int, config: TrainConfig, encode_seconds: float = 0.0
+) -> Estimate:
+    """Time per epoch: samples/s measured on earlier runs alike, else this CPU's figures.
+
+    ``n_samples`` bounds the training pairs per epoch from above (all interactions).
     """
     device = device_key(config.device)
-    alike = [
-        r
-        for r in runs.list_runs(runs_dir)
-        if r["config"].get("regime") == config.regime
-        and r["config"].get("model") == config.model
-        and device_of(Path(r["path"])) == device
-    ]
+    regime = resolved_regime(config.regime_arg(), device)
     rates = []
-    for run in alike:
-        steps = runs.read_progress(Path(run["path"]) / runs.PROGRESS, "step")
-        rates += [s["samples_per_s"] for s in steps[1:] if s.get("samples_per_s")]
+    for run in runs.list_runs(runs_dir):
+        run_dir = Path(run["path"])
+        status = runs.read_json(run_dir / runs.STATUS, default={}) or {}
+        if (
+            status.get("regime") == regime
+            and run["config"].get("model") == config.model
+            and device_of(run_dir, status) == device
+        ):
+            steps = runs.read_progress(run_dir / runs.PROGRESS, "step")
+            rates += [s["samples_per_s"] for s in steps[1:] if s.get("samples_per_s")]
     if rates:
         rate = sorted(rates)[len(rates) // 2]
-        return Estimate(n_samples / rate, f"{rate:.0f} samples/s measured on earlier runs")
-    regime = "full" if config.regime == "auto" and device != "cpu" else config.regime
-    if device == "cpu" and regime in CPU_SAMPLES_PER_S and config.model is None:
-        rate = CPU_SAMPLES_PER_S[regime]
-        return Estimate(n_samples / rate, f"{rate:.0f} samples/s measured on this CPU, batch 128")
-    if regime == "adapter":
-        return Estimate(None, "seconds per epoch (frozen vectors + a small head), after encoding")
-    return Estimate(None, "not measured yet for this device and regime; the first run measures it")
+        basis = f"{rate:,.0f} samples/s measured on earlier {regime} runs"
+        return Estimate(n_samples / rate, basis, encode_seconds)
+    family = regime.split("-")[0]
+    if device == "cpu" and config.model is None and family in CPU_SAMPLES_PER_S:
+        rate = CPU_SAMPLES_PER_S[family]
+        basis = f"{rate:,.0f} samples/s measured for {family} on this CPU"
+        return Estimate(n_samples / rate, basis, encode_seconds)
+    return Estimate(None, f"no measured figure for {regime} on {device} yet", encode_seconds)
+
+
+def encoding_seconds(texts: Sequence[str], model: str | None = None, max_length: int = 64) -> float:
+    """Time to encode ``texts`` once, or 0 when the encoder's disk cache already holds them.
+
+    Mirrors the cache key of :mod:`recsys.encoder` (fingerprint, ``max_length`` of training).
+    """
+    from recsys.encoder import DEFAULT_CACHE_DIR, model_fingerprint, resolve_model, texts_hash
+
+    try:
+        name = resolve_model(model)
+    except FileNotFoundError:
+        return len(texts) / ENCODE_TEXTS_PER_S
+    key = f"{model_fingerprint(name)}-{max_length}-{texts_hash(texts)}"
+    cached = (DEFAULT_CACHE_DIR / f"{key}.npy").exists()
+    return 0.0 if cached else len(texts) / ENCODE_TEXTS_PER_S
 
 
 def model_folders(roots: Sequence[Path], depth: int = 2) -> list[Path]:

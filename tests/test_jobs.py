@@ -214,3 +214,32 @@ def test_failure_reason_prefers_the_last_exception_line():
     assert jobs.failure_reason(tail, 1) == "ValueError: bad column 'title'"
     assert jobs.failure_reason("", -signal.SIGTERM) == "process killed by SIGTERM"
     assert jobs.failure_reason("last words", 3) == "process exited with code 3: last words"
+
+
+def test_progress_reads_total_steps_and_eta():
+    steps = [
+        {"kind": "step", "step": 10, "epoch": 1, "total_steps": 40, "eta_s": 75, "time": 1.0},
+        {"kind": "epoch", "epoch": 1, "step": 20, "best": True, "time": 2.0},
+        {"kind": "step", "step": 30, "epoch": 2, "total_steps": 40, "eta_s": 75, "time": 3.0},
+    ]
+    running = jobs.progress_of({"state": "running"}, steps, {"epochs": 2})
+    assert running.fraction == pytest.approx(0.75)
+    assert running.text == "epoch 2/2 · step 30/40 · ETA 1m 15s" and running.best_epoch == 1
+    assert jobs.progress_of({"state": "finished"}, steps, {"epochs": 2}).fraction == 1.0
+    assert jobs.progress_of({"state": "created"}, [], {"epochs": 2}).fraction == 0.0
+
+
+def test_estimate_prefers_speed_measured_on_earlier_runs(runs_dir):
+    adapter = jobs.TrainConfig(regime="adapter", device="cpu")
+    default = jobs.estimate_epoch(runs_dir, 55_000, adapter)
+    assert default.seconds == pytest.approx(100) and "this CPU" in str(default)
+    folder = runs.RunFolder(runs_dir / jobs.new_run_id())
+    folder.create({"model": None})
+    folder.write_status("finished", regime="adapter", device="x on CPU (2 threads)")
+    for rate in (5000, 900, 1000, 1100):  # the first, warm-up record is skipped
+        folder.log("step", step=1, samples_per_s=rate)
+    measured = jobs.estimate_epoch(runs_dir, 55_000, adapter, encode_seconds=16)
+    assert measured.seconds == pytest.approx(55) and "earlier adapter runs" in str(measured)
+    assert "16s to encode the catalogue once" in str(measured)
+    gpu = jobs.estimate_epoch(runs_dir, 55_000, jobs.TrainConfig(regime="full", device="cuda"))
+    assert gpu.seconds is None and "no measured figure for full on cuda:0" in str(gpu)

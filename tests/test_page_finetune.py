@@ -52,7 +52,7 @@ def test_renders_with_no_runs(tmp_path):
     assert not at.exception
     assert any("No runs yet" in i.value for i in at.info)
     assert [b.label for b in at.button] == ["Launch"]
-    assert any("Estimated time per epoch" in c.value for c in at.caption)
+    assert any("Estimated time" in c.value for c in at.caption)
 
 
 def test_renders_a_finished_run_with_charts_and_history(tmp_path):
