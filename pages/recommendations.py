@@ -8,6 +8,7 @@ curve are measured on the validation split, never on test.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import common
-from recsys import evaluation, explain, popularity, rerank, segments
+from recsys import evaluation, explain, popularity, rerank, runs, segments
 from recsys.models import MODELS, TrainData
 
 SEED = 0  # split and model seed, shown in the caption
@@ -77,13 +78,28 @@ def tradeoff(source: tuple, rule: str, value: float, model: str, k: int) -> pd.D
 
 
 @st.cache_resource(show_spinner="Item similarities…", max_entries=4)
-def similarities(source: tuple, rule: str, value: float) -> dict:
+def similarities(source: tuple, rule: str, value: float, run: str | None, mtime: float) -> dict:
+    """Item-item cosine, and embedding cosine from the active run (else TF-IDF text cosine)."""
     _, experiment, _ = prepared(source, rule, value)
     stage = experiment.tuning
-    return {
-        "item-item": explain.cooccurrence(stage.train),
-        "text": explain.cosine(explain.tfidf_vectors(stage.text)),
-    }
+    sims = {explain.ITEM_ITEM: explain.cooccurrence(stage.train)}
+    loaded = runs.RunFolder(run).load_item_embeddings() if run else None
+    if loaded is not None:
+        rows = pd.Index(loaded[1]).get_indexer(list(experiment.index.item_ids))
+        if (rows >= 0).all():
+            sims[f"embedding ({Path(run).name})"] = explain.cosine(loaded[0][rows])
+            return sims
+    sims["text"] = explain.cosine(explain.tfidf_vectors(stage.text))
+    return sims
+
+
+def active_run() -> tuple[str | None, float]:
+    """Folder and embeddings mtime of the active run when it has item embeddings."""
+    name = st.session_state[common.ACTIVE_RUN]
+    folder = Path(st.session_state[common.RUNS_DIR]) / str(name) if name else None
+    if folder is None or not (folder / runs.EMBEDDINGS).exists():
+        return None, 0.0
+    return str(folder), (folder / runs.EMBEDDINGS).stat().st_mtime
 
 
 @st.cache_data(max_entries=4)
@@ -337,7 +353,7 @@ explanations = explain.explain_user(
     cands,
     ranked,
     history,
-    similarities(source, rule, value),
+    similarities(source, rule, value, *active_run()),
     terms=lambda pos: explain.item_terms(data.items, data.text_columns, pos),
 )
 frame = explain.explanations_frame(explanations, experiment.index.item_ids, titles)

@@ -33,6 +33,7 @@ Term = tuple[str, str]  # (catalogue column, lower-cased value)
 
 BOOST = "tail_boost"
 COLLABORATIVE = "collaborative"
+ITEM_ITEM = "item-item"  # the similarity name of :func:`cooccurrence`
 FREE_TEXT = frozenset({"title", "name", "description", "summary"})  # split into words
 WORDS = "words"  # the column label of terms from free-text columns
 _WORD = re.compile(r"[^\W\d_]{3,}")  # letters only, 3+ long, any script
@@ -97,11 +98,14 @@ def cooccurrence(train: sp.csr_matrix) -> Similarity:
 
 
 def choose_similarity(parts: Mapping[str, float], available: Sequence[str]) -> str:
-    """``"item-item"`` when the collaborative part is the largest model part, else ``"text"``."""
+    """``"item-item"`` when the collaborative part is the largest model part, else the first
+    other (text or embedding) similarity in ``available``."""
     model_parts = {k: v for k, v in parts.items() if k != BOOST}
     collab_wins = bool(model_parts) and max(model_parts, key=model_parts.get) == COLLABORATIVE
-    prefer = "item-item" if collab_wins else "text"
-    return prefer if prefer in available else available[0]
+    others = [name for name in available if name != ITEM_ITEM]
+    if collab_wins and ITEM_ITEM in available or not others:
+        return ITEM_ITEM if ITEM_ITEM in available else available[0]
+    return others[0]
 
 
 # --- shared terms --------------------------------------------------------------------------------

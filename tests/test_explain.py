@@ -84,6 +84,8 @@ def test_similarity_follows_the_dominant_part():
         == "text"
     )
     assert ex.choose_similarity({"content": 0.4}, ["item-item"]) == "item-item"
+    lm_wins = {"collaborative": 0.1, "language_model": 0.4}
+    assert ex.choose_similarity(lm_wins, ["item-item", "embedding"]) == "embedding"
 
 
 def test_cold_item_explained_by_text_never_by_cooccurrence():

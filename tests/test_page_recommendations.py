@@ -70,6 +70,26 @@ def test_random_user_comes_from_the_chosen_segment():
     assert segment == "light · niche"
 
 
+def test_active_run_embeddings_explain_text_driven_items(tmp_path):
+    import numpy as np
+
+    from recsys.data import load_sample
+    from recsys.runs import RunFolder
+
+    ids = load_sample().items["item"].to_numpy()
+    vectors = np.random.default_rng(0).normal(size=(len(ids), 8)).astype(np.float32)
+    RunFolder(tmp_path / "r1").save_item_embeddings(vectors, ids)
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["runs_dir"] = str(tmp_path)
+    at.session_state["active_run"] = "r1"
+    at.query_params["boost"] = "0.6"
+    at.run()
+    assert not at.exception
+    because = at.dataframe[2].value["because (similarity)"]
+    assert because.str.startswith("embedding (r1): ").any()  # content-led items
+    assert because.str.startswith("item-item: ").any()  # collaborative-led items
+
+
 @pytest.mark.browser
 def test_browser_slider_moves_the_list(app_server, page):
     from playwright.sync_api import expect
