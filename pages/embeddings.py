@@ -237,9 +237,10 @@ def item_map(xy, frame, shown, colours, hover, highlight) -> go.Figure:
                 add(rows, str(name), dict(size=size[rows], color=colour, opacity=0.75))
     if highlight is not None:
         item, neighbours = highlight
-        ring = dict(size=14, color="rgba(0,0,0,0)", line=dict(color="black", width=2))
+        ring = dict(size=13, color="rgba(0,0,0,0)", line=dict(color="black", width=1.5))
         add(neighbours, "neighbours", ring)
-        add(np.array([item]), "found item", dict(size=20, color="black", symbol="star"))
+        star = dict(size=20, color="black", symbol="star", line=dict(color="white", width=1))
+        add(np.array([item]), "found item", star)
     axis = dict(showticklabels=False, showgrid=False, zeroline=False, title=None)
     fig.update_layout(
         height=560,
@@ -289,10 +290,10 @@ def neighbour_table(vectors: np.ndarray, frame: pd.DataFrame, item: int, k: int)
     rows = frame.iloc[idx[0]]
     return pd.DataFrame(
         {
-            "title": rows["title"].to_numpy(),
             "similarity": sim[0],
             "group": rows["group"].to_numpy(),
             "interactions": rows["interactions"].to_numpy(),
+            "title": rows["title"].to_numpy(),
         }
     )
 

@@ -116,14 +116,20 @@ def project(
 
 
 def _pca(x: np.ndarray) -> np.ndarray:
-    """First two principal components, signs fixed so the result is deterministic."""
+    """First two principal components, signs fixed so the result is deterministic.
+
+    Eigenvectors of the (D, D) scatter matrix rather than an SVD of the (N, D) data: the same
+    axes, several times faster when N >> D.
+    """
     out = np.zeros((len(x), 2), dtype=np.float32)
     if len(x) < 2:
         return out
-    centred = x - x.mean(0)
-    u, s, _ = np.linalg.svd(centred, full_matrices=False)  # u: (N, r)
-    r = min(2, u.shape[1])
-    scores = u[:, :r] * s[:r]
+    centred = x - x.mean(0)  # (N, D)
+    scatter = (centred.T @ centred).astype(np.float64)  # (D, D); f32 product: BLAS, fast
+    _, vecs = np.linalg.eigh(scatter)  # ascending eigenvalues
+    axes = vecs[:, ::-1][:, :2].astype(np.float32)  # (D, r), r = min(2, D)
+    scores = centred @ axes  # (N, r)
+    r = scores.shape[1]
     signs = np.sign(scores[np.abs(scores).argmax(0), np.arange(r)])
     out[:, :r] = scores * np.where(signs == 0, 1, signs)
     return out
