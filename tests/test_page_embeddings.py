@@ -120,6 +120,26 @@ def test_colour_by_attribute_and_numeric(tmp_path):
     assert not at.exception
 
 
+def test_run_for_another_catalogue_is_refused_with_a_warning(tmp_path):
+    folder = runs.RunFolder(tmp_path / "runs" / "other")
+    folder.create({"regime": "test"})
+    folder.save_item_embeddings(np.eye(3, dtype=np.float32), ["x", "y", "z"])
+    at = run_page(tmp_path / "runs", active_run="other")
+    assert not at.exception
+    assert any("cannot be compared" in w.value for w in at.warning)
+    assert not any("Fine-tuned" in m.value for m in at.markdown)
+
+
+def test_listed_in_app_navigation(tmp_path):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["runs_dir"] = str(tmp_path)
+    at.session_state["emb_method"] = "pca"
+    at.run()
+    at.switch_page("pages/embeddings.py").run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Embeddings"]
+
+
 @pytest.mark.browser
 def test_browser_draws_item_map_and_box_selection_lists_items(app_server, page):
     from playwright.sync_api import expect
