@@ -96,7 +96,9 @@ def run_space(path: str, mtime: float, item_ids: tuple) -> tuple[np.ndarray, str
     return aligned, projection.fingerprint(aligned)
 
 
-@st.cache_resource(show_spinner="Drawing the map (the first UMAP in a process compiles, ≈ 1 min)…")
+@st.cache_resource(
+    show_spinner="Drawing the map (the first UMAP in a process compiles, ≈ 1 min)…", max_entries=32
+)
 def projected(fp: str, _vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
     return projection.project(_vectors, config)
 

@@ -130,6 +130,20 @@ def test_run_for_another_catalogue_is_refused_with_a_warning(tmp_path):
     assert not any("Fine-tuned" in m.value for m in at.markdown)
 
 
+def test_hover_text_is_escaped(tmp_path):
+    """A catalogue title is untrusted: it reaches the plotly hover label only HTML-escaped."""
+    evil = "<img src=x onerror=alert(1)>"
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title\n" + "".join(f"i{n},{evil} {n}\n" for n in range(30)))
+    inter = tmp_path / "events.csv"
+    inter.write_text("user_id,item_id\n" + "".join(f"u{n % 7},i{n % 20}\n" for n in range(60)))
+    source = {"kind": "upload", "interactions": str(inter), "items": str(items)}
+    at = run_page(tmp_path, data_source=source)
+    assert not at.exception
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert "&lt;img src=x onerror=alert(1)&gt;" in spec and "<img" not in spec
+
+
 def test_listed_in_app_navigation(tmp_path):
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["runs_dir"] = str(tmp_path)
