@@ -4,19 +4,19 @@ import streamlit as st
 
 from pages import common
 
-st.set_page_config(page_title="Long-Tail Lab", page_icon="🦎", layout="wide")
+st.set_page_config(page_title="Long-Tail Lab", page_icon=":material/insights:", layout="wide")
 common.init_state()
 
 # Grouped navigation; each page also works when opened directly (common.init_state defaults).
 PAGES = {
     "Data": [
-        st.Page("pages/data.py", title="Data", icon="📊", default=True),
+        st.Page("pages/data.py", title="Data", icon=":material/bar_chart:", default=True),
     ],
-    "Model": [st.Page("pages/finetune.py", title="Fine-tune", icon="🎛️")],
+    "Model": [st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:")],
     "Explore": [
-        st.Page("pages/recommendations.py", title="Recommendations", icon="🎯"),
-        st.Page("pages/embeddings.py", title="Embeddings", icon="🗺️"),
+        st.Page("pages/recommendations.py", title="Recommendations", icon=":material/recommend:"),
+        st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
     ],
 }
 
-st.navigation({group: pages for group, pages in PAGES.items() if pages}).run()
+st.navigation(PAGES).run()

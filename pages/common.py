@@ -37,8 +37,24 @@ DEFAULTS = {
 
 
 def init_state() -> None:
+    _leave_legacy_navigation()
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+
+
+def _leave_legacy_navigation() -> None:
+    """Make a first visit straight to a page URL go through ``app.py``'s navigation.
+
+    Streamlit treats a folder named ``pages/`` beside the entry script as a legacy multipage app
+    until ``st.navigation`` is first called in the process: a fresh server's first request for
+    ``/embeddings`` would run that file alone, without ``app.py``. Switching the flag that
+    ``st.navigation`` itself clears and rerunning lets ``app.py`` route the same URL.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def data_roots() -> list[Path]:
@@ -138,3 +154,22 @@ def escape(text: object, limit: int = 200) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     return html.escape(s, quote=True)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_bytes(frame) -> bytes:
+    """A table as UTF-8 CSV for download, with spreadsheet formulas defused.
+
+    Item text is untrusted: a cell such as ``=HYPERLINK(...)`` would run as a formula when the CSV
+    is opened in a spreadsheet, so text cells starting with ``= + - @`` get a leading quote (OWASP
+    CSV injection advice). Numbers are left as they are.
+    """
+    safe = frame.copy()
+    for col in safe.columns:
+        if safe[col].dtype == object or str(safe[col].dtype).startswith(("string", "str")):
+            text = safe[col].astype(str)
+            risky = text.str.startswith(FORMULA_START)
+            safe[col] = text.where(~risky, "'" + text)
+    return safe.to_csv(index=False).encode("utf-8")

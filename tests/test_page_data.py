@@ -68,3 +68,21 @@ def test_browser_data_page_draws_chart(app_server, page):
     expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
     assert_no_exception(page)
     screenshot(page, "data_page")
+
+
+@pytest.mark.browser
+def test_browser_first_visit_straight_to_a_page_url_uses_app_navigation(browser, tmp_path):
+    """Regression: Streamlit's legacy pages/ mode ran a page without app.py on a fresh server."""
+    from playwright.sync_api import expect
+
+    from tests.browser import serve_app
+
+    with serve_app(tmp_path) as url:
+        pg = browser.new_page()
+        pg.goto(f"{url}/data")
+        nav = pg.get_by_test_id("stSidebarNav")
+        expect(nav.get_by_text("Explore")).to_be_visible(timeout=60_000)
+        expect(nav.get_by_text("common")).to_have_count(0)
+        expect(pg.get_by_text("of items receive").first).to_be_visible(timeout=60_000)
+        assert_no_exception(pg)
+        pg.close()
