@@ -392,7 +392,7 @@ else:
     st.dataframe(table, hide_index=True, width="stretch")
     st.download_button(
         f"Download {len(table):,} items as CSV",
-        table.to_csv(index=False).encode(),
+        common.csv_bytes(table),
         file_name="selected_items.csv",
         mime="text/csv",
     )
