@@ -33,7 +33,10 @@ MODEL_LABELS = {
     "als": "ALS",
     "tfidf": "TF-IDF (content)",
     "mostpop": "Most popular",
+    "content": "Frozen MiniLM content",
+    "ease_content": "EASE + MiniLM content",
 }
+TRAINS_LM = {"lm", "hybrid"}  # fine-tune a language model when fitted: the Fine-tune page's job
 BASELINE = "ease"  # the collaborative model whose curve is drawn for comparison
 STRATEGY_COLORS = {"penalty": "#30638e", "xquad": "#edae49", "target": "#d1495b"}
 BAND_COLORS = {"head": "#dbe7f3", "tail": "#fbe3c4", "cold": "#f6d0d5"}
@@ -277,7 +280,7 @@ except ValueError as exc:  # e.g. no user with enough positives to split
     st.stop()
 users = [str(u) for u in experiment.index.user_ids]
 titles = titles_of(data)
-models = [rerank.BLEND, *MODELS]
+models = [rerank.BLEND, *(m for m in MODELS if m not in TRAINS_LM)]
 
 restore_from_url(models, users)
 keep_valid(MODEL, models, rerank.BLEND)
@@ -425,16 +428,18 @@ st.caption(
 d1, d2 = st.columns(2)
 d1.download_button(
     "Download this user's list (CSV)",
-    frame.to_csv(index=False),
+    common.csv_bytes(frame.drop(columns="rank before → after")),
     file_name=f"recommendations_{file_safe(user)}.csv",
     mime="text/csv",
     width="stretch",
 )
 d2.download_button(
     "Download all users' lists (CSV)",
-    lambda: explain.lists_frame(
-        cands, ranked, experiment.index.user_ids, experiment.index.item_ids, titles
-    ).to_csv(index=False),
+    lambda: common.csv_bytes(
+        explain.lists_frame(
+            cands, ranked, experiment.index.user_ids, experiment.index.item_ids, titles
+        )
+    ),
     file_name=f"recommendations_{model}_{strategy}_{boost:g}.csv",
     mime="text/csv",
     width="stretch",

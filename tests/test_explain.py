@@ -148,3 +148,24 @@ def test_frame_has_a_row_per_item_and_the_score_equals_its_parts(case):
         frame[["collaborative", "content", "tail boost"]].sum(axis=1), frame["score"]
     )
     assert frame["item"].tolist() == [f"i{i}" for i in ranked.items[0]]
+
+
+def test_lists_frame_has_every_users_list_with_parts_summing_to_the_score(case):
+    cands, history, _, _ = case
+    ranked = rr.rerank(cands, "xquad", 0.4, K)
+    n_items = history.shape[1]
+    frame = ex.lists_frame(
+        cands,
+        ranked,
+        np.array([f"u{u}" for u in range(N_USERS)]),
+        np.array([f"i{i}" for i in range(n_items)]),
+        [f"title {i}" for i in range(n_items)],
+    )
+    assert len(frame) == N_USERS * K
+    assert frame.groupby("user")["rank"].apply(list).eq([list(range(1, K + 1))] * N_USERS).all()
+    assert np.allclose(
+        frame[["collaborative", "content", "tail boost"]].sum(axis=1), frame["score"], atol=1e-5
+    )
+    first = frame[frame["user"] == "u3"]
+    assert first["item"].tolist() == [f"i{i}" for i in ranked.items[3]]
+    assert first["rank before boost"].tolist() == cands.rank[3, ranked.slots[3]].tolist()

@@ -95,9 +95,7 @@ def test_browser_slider_moves_the_list(app_server, page):
     from playwright.sync_api import expect
 
     page.set_viewport_size({"width": 1400, "height": 2300})  # the whole page in one screenshot
-    page.goto(app_server)  # the entry page first: it registers st.navigation
-    expect(page.get_by_text("of items receive").first).to_be_visible(timeout=60_000)
-    page.goto(f"{app_server}/recommendations?strategy=target&boost=0&user=U0001")
+    page.goto(f"{app_server}/recommendations?strategy=target&boost=0&user=U0001")  # a shared link
     expect(page.get_by_text("Tail share · this list")).to_be_visible(timeout=120_000)
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     top_list = page.get_by_test_id("stDataFrame").nth(1).locator("table")
