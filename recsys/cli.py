@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from recsys.data import DataError, load_table
 from recsys.evaluation import DEFAULT_MODELS, evaluate
+from recsys.finetune_cli import add_train_parser
 from recsys.matrix import Index
 from recsys.models import MODELS, TrainData, make_model
 from recsys.models.base import exclude, top_k
@@ -197,8 +198,7 @@ def recommend_frame(
 COMMANDS: list[AddParser] = [
     add_evaluate_parser,
     add_recommend_parser,
-    # The `train` subcommand (recsys/finetune_cli.py) is registered here by its owner:
-    # `from recsys.finetune_cli import add_train_parser` above, then `add_train_parser,` here.
+    add_train_parser,  # recsys/finetune_cli.py
 ]
 
 

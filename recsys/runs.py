@@ -58,6 +58,7 @@ def _atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; others (the dashboard, CI) read these files
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from recsys.models.als import ALS
 from recsys.models.base import Recommender, TrainData
 from recsys.models.ease import EASE
+from recsys.models.hybrid import Hybrid
 from recsys.models.itemknn import ItemKNN
+from recsys.models.lm import ContentRecommender, EaseContent, LMRecommender
 from recsys.models.mostpop import MostPop
 from recsys.models.tfidf import TfidfRecommender
 
@@ -26,6 +28,11 @@ MODELS: dict[str, ModelFactory] = {
     "ease": EASE,
     "als": ALS,
     "tfidf": TfidfRecommender,
+    # language-model recommenders (recsys/models/lm.py, recsys/models/hybrid.py)
+    "content": ContentRecommender,
+    "ease_content": EaseContent,
+    "lm": LMRecommender,
+    "hybrid": Hybrid,
 }
 
 

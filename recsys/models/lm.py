@@ -1,0 +1,129 @@
+"""Language-model recommenders: the fine-tuned two-tower ``lm`` and the frozen-MiniLM anchors.
+
+* ``lm``: :func:`recsys.finetune.finetune` on the training positives; score = user vector . item
+  vector, the user vector built from the user's history (so unseen users need no retraining).
+* ``content``: no fine-tuning. Frozen MiniLM item vectors; the user profile is the mean of the
+  history vectors (cosine to each item) or, with ``pooling="max"``, the best cosine to any one
+  history item. This is the "frozen" column next to ``lm``'s "fine-tuned" one.
+* ``ease_content``: EASE scores + gamma * cosine(mean profile, item) over the whole catalogue, the
+  LLM-ESR-style extension rule (Liu et al. 2024, "LLM-ESR: Large Language Models Enhancement for
+  Long-tailed Sequential Recommendation", NeurIPS); gamma is tuned on validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.models.base import Recommender, TrainData
+
+
+class LMRecommender(Recommender):
+    """Fine-tuned two-tower model over item text (see :mod:`recsys.finetune`).
+
+    Keyword arguments are :class:`~recsys.finetune.FinetuneConfig` fields (``regime``,
+    ``epochs``, ``device``, ...). With ``run_dir`` the training is logged and checkpointed there.
+    """
+
+    name = "lm"
+    param_grid: ClassVar[dict[str, list]] = {}
+
+    def __init__(self, seed: int = 0, run_dir: str | Path | None = None, **config) -> None:
+        from recsys.finetune import FinetuneConfig
+
+        self.config = FinetuneConfig(seed=seed, **config)
+        self.run_dir = run_dir
+
+    def _fit(self, data: TrainData) -> None:
+        from recsys.finetune import finetune
+        from recsys.runs import RunFolder
+
+        run = None
+        if self.run_dir is not None:
+            run = RunFolder(self.run_dir)
+            run.create({**asdict(self.config), "source": "LMRecommender"})
+        self.result_ = finetune(
+            self.train_,
+            data.item_text,
+            self.config,
+            validation=data.extras.get("validation"),
+            run=run,
+            item_ids=data.item_ids,
+            resume=False,
+        )
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        return self.result_.score(history)
+
+
+class ContentRecommender(Recommender):
+    """Frozen LM content profile: cosine of the mean (or best) history vector to each item."""
+
+    name = "content"
+    param_grid: ClassVar[dict[str, list]] = {"pooling": ["mean", "max"]}
+
+    def __init__(
+        self,
+        pooling: Literal["mean", "max"] = "mean",
+        model: str | None = None,
+        device: str | None = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        if pooling not in ("mean", "max"):
+            raise ValueError(f"pooling must be 'mean' or 'max', got {pooling!r}")
+        self.pooling, self.model, self.device, self.cache_dir = pooling, model, device, cache_dir
+
+    def _fit(self, data: TrainData) -> None:
+        self.vectors_ = item_vectors(data.item_text, self.model, self.device, self.cache_dir)
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        if self.pooling == "mean":
+            return profile_cosine(history, self.vectors_)
+        return _max_cosine(history.tocsr(), self.vectors_)
+
+
+class EaseContent(Recommender):
+    """EASE + ``gamma`` * cosine(mean content profile, item), over the whole catalogue."""
+
+    name = "ease_content"
+    param_grid: ClassVar[dict[str, list]] = {"gamma": [0.0, 0.02, 0.05, 0.1, 0.2, 0.5]}
+
+    def __init__(self, gamma: float = 0.05, lambda_: float = 350.0, cache_dir: str | None = None):
+        self.gamma, self.lambda_, self.cache_dir = gamma, lambda_, cache_dir
+
+    def _fit(self, data: TrainData) -> None:
+        from recsys.models.ease import EASE
+
+        self.ease_ = EASE(self.lambda_).fit(data)
+        self.vectors_ = item_vectors(data.item_text, cache_dir=self.cache_dir)
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        cf = self.ease_.score(users, history)
+        return cf + self.gamma * profile_cosine(history, self.vectors_)
+
+
+def item_vectors(texts, model=None, device=None, cache_dir=None) -> np.ndarray:
+    """(I, H) frozen unit vectors of ``texts`` from the (cached) encoder."""
+    from recsys.encoder import DEFAULT_CACHE_DIR, encode_items
+
+    return encode_items(texts, model, device, cache_dir or DEFAULT_CACHE_DIR)
+
+
+def profile_cosine(history: sp.csr_matrix, vectors: np.ndarray) -> np.ndarray:
+    """(B, I) cosine between each user's mean history vector and every item vector."""
+    profile = np.asarray(history @ vectors)  # (B, H)
+    profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
+    return profile @ vectors.T
+
+
+def _max_cosine(history: sp.csr_matrix, vectors: np.ndarray) -> np.ndarray:
+    out = np.zeros((history.shape[0], len(vectors)), dtype=np.float32)
+    for row in range(history.shape[0]):
+        items = history.indices[history.indptr[row] : history.indptr[row + 1]]
+        if len(items):
+            out[row] = (vectors[items] @ vectors.T).max(axis=0)  # (I,)
+    return out
