@@ -293,7 +293,7 @@ class _Trainer:
             self.encoder = Encoder(cfg.model, device=self.device, max_length=cfg.max_length,
                                    cache_dir=cfg.cache_dir, threads=cfg.threads)  # fmt: skip
             base = self.encoder.encode_cached(item_text)
-            self.describe = self.describe
+            self.describe = self.encoder.describe()
             n_train = None if self.regime == "full" else int(self.regime.split("-")[1])
             text = TextTower(self.encoder, item_text, n_train)
         self.base = torch.as_tensor(base).to(self.device)  # (I, H) history vectors
@@ -323,11 +323,16 @@ class _Trainer:
         started = time.time()
         if self.run is not None:
             resumed = resume and self._resume()
-            self.run.clear_stop() if not resumed else None
             self.run.write_status("running", device=self.describe, regime=self.regime)
             what = f"resumed at step {self.state['step']}" if resumed else "started"
             self._emit("event", message=f"{what}: {self.regime} on {self.describe}")
-        stopped = self._epochs()
+        try:
+            stopped = self._epochs()
+        except BaseException as exc:  # record why, then let it propagate
+            if self.run is not None:
+                message = f"{type(exc).__name__}: {exc}"
+                self.run.write_status("failed", message=message[:300], ended=time.time())
+            raise
         result = self._result(stopped)
         if self.run is not None:
             self._finish(result, stopped, time.time() - started)

@@ -93,6 +93,8 @@ def run_train(args: argparse.Namespace) -> int:
             "validation": int(validation.nnz),
         },
     )
+    if run.read_status()["state"] in ("stopped", "finished", "failed"):
+        run.clear_stop()  # a STOP left by an earlier process must not cancel this one
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     result = finetune(train, dataset.item_text(), config, validation=validation, run=run,

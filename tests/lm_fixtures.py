@@ -21,8 +21,9 @@ def tiny_model_dir(tmp_path: Path, hidden: int = 32, layers: int = 2, seed: int 
     if (folder / "config.json").exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.txt").write_text("\n".join(SPECIAL + WORDS) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    vocab = {token: i for i, token in enumerate(SPECIAL + WORDS)}
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(SPECIAL) + len(WORDS),
