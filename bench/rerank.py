@@ -29,12 +29,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere, without installing the package
 
-from recsys import evaluation, rerank  # noqa: E402
+from recsys import evaluation, rerank, scorers  # noqa: E402
 from recsys.models import TrainData  # noqa: E402
 
 ML_SMALL = REPO.parent / "shared/datasets/ml-latest-small"
 RESULTS = REPO / "bench/results/rerank.md"
-MODELS = (rerank.BLEND, "ease")
+MODELS = (scorers.BLEND, "ease")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,11 +62,11 @@ def main(argv: list[str] | None = None) -> str:
     dataset, text = evaluation.resolve(args.data)
     experiment = evaluation.prepare(dataset, evaluation.Protocol(), text)
     stage = experiment.tuning
-    data = TrainData(stage.train, stage.text, experiment.index.item_ids, dict(stage.extras))
+    data = TrainData(stage.train, stage.text, experiment.index.item_ids)  # no validation extras
     rows, setup = [], []
     for model in MODELS:
         start = time.perf_counter()
-        scorer = rerank.fit_scorer(model, data)
+        scorer = scorers.fit_scorer(model, data)
         fitted = time.perf_counter()
         cands = rerank.build_candidates(scorer, stage.train, stage.counts, stage.groups)
         setup.append((model, fitted - start, time.perf_counter() - fitted, cands.items.shape))

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import common
-from recsys import evaluation, explain, popularity, rerank, runs, segments
+from recsys import evaluation, explain, popularity, rerank, runs, scorers, segments
 from recsys.models import MODELS, TrainData
 
 SEED = 0  # split and model seed, shown in the caption
@@ -27,7 +27,8 @@ BOOST_STEP = 0.05
 MODEL, STRATEGY, BOOST, USER, K = "rec_model", "rec_strategy", "rec_boost", "rec_user", "rec_k"
 URL_KEYS = {"model": MODEL, "strategy": STRATEGY, "boost": BOOST, "user": USER}
 MODEL_LABELS = {
-    rerank.BLEND: "EASE + TF-IDF blend",
+    scorers.BLEND: "EASE + TF-IDF blend",
+    scorers.HYBRID_FROZEN: "Hybrid: EASE + frozen MiniLM",
     "ease": "EASE",
     "itemknn": "ItemKNN",
     "als": "ALS",
@@ -66,18 +67,25 @@ def prepared(source: tuple, rule: str, value: float):
 @st.cache_resource(
     show_spinner="Fitting the model and caching 200 candidates per user…", max_entries=8
 )
-def candidates(source: tuple, rule: str, value: float, model: str) -> rerank.Candidates:
+def candidates(
+    source: tuple, rule: str, value: float, model: str, stamp: float = 0.0
+) -> rerank.Candidates:
+    """``stamp``: the run's embeddings mtime for run models, so a newer epoch refits."""
     _, experiment, groups = prepared(source, rule, value)
     stage = experiment.tuning
-    data = TrainData(stage.train, stage.text, experiment.index.item_ids, dict(stage.extras))
-    scorer = rerank.fit_scorer(model, data, seed=SEED)
+    # No validation extras: a model tuning on them would be graded on its own tuning data.
+    data = TrainData(stage.train, stage.text, experiment.index.item_ids)
+    scorer = scorers.fit_scorer(model, data, seed=SEED)
     return rerank.build_candidates(scorer, stage.train, stage.counts, groups)
 
 
 @st.cache_data(show_spinner="Sweeping boost values…", max_entries=16)
-def tradeoff(source: tuple, rule: str, value: float, model: str, k: int) -> pd.DataFrame:
+def tradeoff(
+    source: tuple, rule: str, value: float, model: str, k: int, stamp: float = 0.0
+) -> pd.DataFrame:
     _, experiment, _ = prepared(source, rule, value)
-    return rerank.tradeoff(candidates(source, rule, value, model), experiment.tuning.holdout, k)
+    cands = candidates(source, rule, value, model, stamp)
+    return rerank.tradeoff(cands, experiment.tuning.holdout, k)
 
 
 @st.cache_resource(show_spinner="Item similarities…", max_entries=4)
@@ -111,6 +119,24 @@ def user_table(source: tuple, rule: str, value: float) -> pd.DataFrame:
     table = segments.user_segments(experiment.tuning.train, groups)
     table.insert(0, "user", experiment.index.user_ids)
     return table
+
+
+def run_choice() -> tuple[str | None, str | None, float]:
+    """``("run:<name>", folder, embeddings mtime)`` for the active run once it has a best
+    checkpoint and item embeddings, else ``(None, None, 0)``."""
+    name = st.session_state[common.ACTIVE_RUN]
+    folder = Path(st.session_state[common.RUNS_DIR]) / str(name) if name else None
+    if folder is None or not (folder / runs.BEST).exists():
+        return None, None, 0.0
+    if not (folder / runs.EMBEDDINGS).exists():
+        return None, None, 0.0
+    return f"{scorers.RUN_PREFIX}{name}", str(folder), (folder / runs.EMBEDDINGS).stat().st_mtime
+
+
+def model_label(choice: str) -> str:
+    if choice.startswith(scorers.RUN_PREFIX):
+        return f"EASE + fine-tuned run {choice[len(scorers.RUN_PREFIX) :]}"
+    return MODEL_LABELS.get(choice, choice)
 
 
 def titles_of(data) -> list[str]:
@@ -280,10 +306,12 @@ except ValueError as exc:  # e.g. no user with enough positives to split
     st.stop()
 users = [str(u) for u in experiment.index.user_ids]
 titles = titles_of(data)
-models = [rerank.BLEND, *(m for m in MODELS if m not in TRAINS_LM)]
+run_model, run_folder, run_stamp = run_choice()
+models = [*([run_model] if run_model else []), scorers.BLEND, scorers.HYBRID_FROZEN]
+models += [m for m in MODELS if m not in TRAINS_LM]
 
 restore_from_url(models, users)
-keep_valid(MODEL, models, rerank.BLEND)
+keep_valid(MODEL, models, models[0])  # the active run when there is one
 keep_valid(STRATEGY, list(rerank.STRATEGIES), "penalty")
 keep_valid(USER, users, users[0])
 st.session_state.setdefault(BOOST, 0.0)
@@ -295,7 +323,7 @@ st.caption(
     f"Head/tail: {popularity.RULES[rule]} (x = {value:g}), set on the Data page."
 )
 c_model, c_k, c_strategy, c_boost = st.columns([2, 1, 2, 3])
-model = c_model.selectbox("Model", models, format_func=lambda m: MODEL_LABELS.get(m, m), key=MODEL)
+model = c_model.selectbox("Model", models, format_func=model_label, key=MODEL)
 k = c_k.selectbox("List length K", K_CHOICES, key=K)
 strategy = c_strategy.selectbox(
     "Tail-boost strategy", list(rerank.STRATEGIES), format_func=rerank.STRATEGIES.get, key=STRATEGY
@@ -304,14 +332,28 @@ boost = c_boost.slider(
     "Tail boost", 0.0, 1.0, step=BOOST_STEP, key=BOOST, help=BOOST_HELP[strategy]
 )
 
-cands = candidates(source, rule, value, model)
+fit_as, stamp = (
+    (f"{scorers.RUN_PREFIX}{run_folder}", run_stamp) if model == run_model else (model, 0)
+)
+try:
+    cands = candidates(source, rule, value, fit_as, stamp)
+except ValueError as exc:  # a run trained on another catalogue, or not written yet
+    st.warning(f"{exc}. Showing the {MODEL_LABELS[scorers.BLEND]} instead.")
+    model, fit_as, stamp = scorers.BLEND, scorers.BLEND, 0
+    cands = candidates(source, rule, value, fit_as, stamp)
+if model == run_model:
+    st.warning(
+        "Fine-tuning runs hold out only each user's latest 10% of positives, so this page's "
+        "validation rows were part of the run's training data: its KPIs here are optimistic.",
+        icon=":material/warning:",
+    )
 holdout = experiment.tuning.holdout
 ranked = rerank.rerank(cands, strategy, boost, k)
 now = rerank.list_metrics(ranked.items, cands, holdout, k)
-no_boost = tradeoff(source, rule, value, model, k).query("boost == 0").iloc[0].to_dict()
+no_boost = tradeoff(source, rule, value, fit_as, k, stamp).query("boost == 0").iloc[0].to_dict()
 metric_row(now, no_boost, k)
 
-curves = {MODEL_LABELS.get(model, model): tradeoff(source, rule, value, model, k)}
+curves = {model_label(model): tradeoff(source, rule, value, fit_as, k, stamp)}
 if model != BASELINE:
     curves[f"{MODEL_LABELS[BASELINE]} (baseline)"] = tradeoff(source, rule, value, BASELINE, k)
 st.plotly_chart(

@@ -1,9 +1,10 @@
 """Tail-boost re-ranking over cached candidate lists, and the accuracy vs tail-share trade-off.
 
 A model scores the catalogue once; :func:`build_candidates` keeps each user's top ``C`` (default
-200) with the *parts* of every score (collaborative, language model or content) so a re-ranker and
-an explanation can say where a score came from. Cold items enter through the text-based parts, and
-``tail_reserve`` slots are kept for the best non-head items so a boost always has tail to promote.
+200) with the *parts* of every score (collaborative, language model or content; see
+:mod:`recsys.scorers`) so a re-ranker and an explanation can say where a score came from. Cold
+items enter through the text-based parts, and ``tail_reserve`` slots are kept for the best non-head
+items so a boost always has tail to promote.
 
 Scores are rescaled per user so the candidate list spans exactly 1 (``max - min = 1``); a boost of
 ``b`` then means "``b`` of this user's score range", whatever the model's raw scale.
@@ -24,7 +25,7 @@ the item's score when it picked it, so ``sum(parts) + boost`` is the score the l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -34,8 +35,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.metrics import HEAD, evaluate_topk
-from recsys.models import MODELS, TrainData, make_model
-from recsys.models.base import Recommender, exclude, top_k
+from recsys.models.base import exclude, top_k
+from recsys.scorers import PartScorer
 
 Strategy = Literal["penalty", "xquad", "target"]
 STRATEGIES: dict[str, str] = {
@@ -44,16 +45,6 @@ STRATEGIES: dict[str, str] = {
     "target": "Target tail share (FA*IR-like)",
 }
 DEFAULT_GRID = np.round(np.linspace(0.0, 1.0, 11), 2)  # boost values of the trade-off curve
-
-PartScorer = Callable[[np.ndarray, sp.csr_matrix], dict[str, np.ndarray]]  # users, history -> parts
-
-BLEND = "blend"  # EASE + TF-IDF: a collaborative and a text part, so cold items can enter
-BLEND_PARTS: dict[str, tuple[str, float]] = {
-    "collaborative": ("ease", 1.0),
-    "content": ("tfidf", 0.5),
-}
-TEXT_PARTS: dict[str, str] = {"tfidf": "content", "lm": "language_model"}  # else "collaborative"
-
 
 # --- candidates ----------------------------------------------------------------------------------
 
@@ -89,48 +80,6 @@ class Candidates:
     @property
     def n_users(self) -> int:
         return self.items.shape[0]
-
-
-def model_parts(model: Recommender, part: str = "collaborative") -> PartScorer:
-    """A scorer of one part; a model with ``score_parts(users, history)`` gives its own parts."""
-    own = getattr(model, "score_parts", None)
-    if callable(own):
-        return own
-    return lambda users, history: {part: model.score(users, history)}
-
-
-def fit_scorer(choice: str, data: TrainData, seed: int = 0) -> PartScorer:
-    """Fit a registered model (or :data:`BLEND`, with untuned weights) and return its scorer."""
-    if choice == BLEND:
-        fitted = {
-            part: (make_model(name, seed=seed).fit(data), weight)
-            for part, (name, weight) in BLEND_PARTS.items()
-        }
-        return blend_parts(fitted)
-    if choice not in MODELS:
-        raise ValueError(f"unknown model {choice!r}; choose {BLEND!r} or one of {list(MODELS)}")
-    model = make_model(choice, seed=seed).fit(data)
-    return model_parts(model, TEXT_PARTS.get(choice, "collaborative"))
-
-
-def blend_parts(models: Mapping[str, tuple[Recommender, float]]) -> PartScorer:
-    """Parts ``weight * score / max score`` per model, the max taken over each user's catalogue.
-
-    Scaling by the user's best score puts a collaborative model and a cosine-based content model
-    on the same footing before ``weight`` sets their mix.
-    """
-
-    def score(users: np.ndarray, history: sp.csr_matrix) -> dict[str, np.ndarray]:
-        out = {}
-        for name, (model, weight) in models.items():
-            s = model.score(users, history)  # (B, I)
-            masked = s.copy()
-            exclude(masked, history)
-            top = masked.max(axis=1, keepdims=True)  # (B, 1)
-            out[name] = weight * s / np.where(np.isfinite(top) & (top > 0), top, 1.0)
-        return out
-
-    return score
 
 
 def build_candidates(

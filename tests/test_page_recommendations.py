@@ -70,24 +70,30 @@ def test_random_user_comes_from_the_chosen_segment():
     assert segment == "light · niche"
 
 
-def test_active_run_embeddings_explain_text_driven_items(tmp_path):
+def test_active_run_is_the_default_model_and_explains_by_its_embeddings(tmp_path):
     import numpy as np
+    import torch
 
     from recsys.data import load_sample
     from recsys.runs import RunFolder
 
     ids = load_sample().items["item"].to_numpy()
     vectors = np.random.default_rng(0).normal(size=(len(ids), 8)).astype(np.float32)
-    RunFolder(tmp_path / "r1").save_item_embeddings(vectors, ids)
+    run = RunFolder(tmp_path / "r1")
+    run.save_item_embeddings(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), ids)
+    user_map = {"model.user.weight": torch.eye(8), "model.user.bias": torch.zeros(8)}
+    run.save_checkpoint(user_map, {"epoch": 1}, best=True)
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.session_state["runs_dir"] = str(tmp_path)
     at.session_state["active_run"] = "r1"
     at.query_params["boost"] = "0.6"
     at.run()
     assert not at.exception
-    because = at.dataframe[2].value["because (similarity)"]
-    assert because.str.startswith("embedding (r1): ").any()  # content-led items
-    assert because.str.startswith("item-item: ").any()  # collaborative-led items
+    assert at.selectbox(key="rec_model").value == "run:r1"
+    assert any("KPIs here are optimistic" in w.value for w in at.warning)
+    why = at.dataframe[2].value
+    assert {"collaborative", "language model", "tail boost"} <= set(why.columns)
+    assert why["because (similarity)"].str.startswith("embedding (r1): ").any()  # LM-led items
 
 
 @pytest.mark.browser

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys import popularity
+from recsys import popularity, scorers
 from recsys import rerank as rr
 from recsys.metrics import HEAD
 
@@ -83,7 +83,7 @@ def test_cold_items_enter_through_the_content_part():
     groups = popularity.groups(counts)
     collab = np.tile(np.r_[np.linspace(1, 0.5, 16), np.zeros(4)], (4, 1))
     content = np.tile(np.r_[np.zeros(16), np.full(4, 2.0)], (4, 1))
-    scorer = rr.blend_parts(
+    scorer = scorers.blend_parts(
         {
             "collaborative": (StaticModel(collab), 1.0),
             "content": (StaticModel(content), 1.5),  # outweighs the best collaborative item
@@ -96,7 +96,7 @@ def test_cold_items_enter_through_the_content_part():
 
 def test_blend_scales_each_part_by_the_users_best_unseen_score():
     history = sp.csr_matrix(([1.0], ([0], [0])), shape=(1, 3))
-    scorer = rr.blend_parts({"a": (StaticModel(np.array([[10.0, 4.0, 2.0]])), 0.5)})
+    scorer = scorers.blend_parts({"a": (StaticModel(np.array([[10.0, 4.0, 2.0]])), 0.5)})
     parts = scorer(np.array([0]), history)["a"]
     assert np.allclose(parts, 0.5 * np.array([[10.0, 4.0, 2.0]]) / 4.0)
 
