@@ -85,8 +85,10 @@ def model_choice() -> str | None:
     )
     typed = st.text_input("…or a folder path (inside the allowed data folders)", key="ft_model")
     if typed:
-        return str(common.resolve_inside_roots(typed))
-    return str(picked) if picked else None
+        picked = common.resolve_inside_roots(typed)
+    if picked is None:
+        raise ValueError("Choose a model folder or type its path.")
+    return str(jobs.check_model_folder(picked))
 
 
 def config_form() -> jobs.TrainConfig:
@@ -118,7 +120,7 @@ def launch_section(data) -> None:
     )
     try:
         model = model_choice()
-    except Exception as exc:  # a typed path outside the allowed folders, or not a model
+    except ValueError as exc:  # a typed path outside the allowed folders, or not a model
         st.error(str(exc))
         return
     config = config_form()

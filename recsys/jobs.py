@@ -61,17 +61,19 @@ class Busy(RuntimeError):
 class TrainConfig:
     """What the analyst picks on the Fine-tune page; each field maps to a ``recsys train`` flag.
 
-    ``model`` None = the packaged MiniLM; ``regime`` "top-N" trains the top ``top_layers`` layers.
+    Defaults are those of ``recsys train``. ``model`` None = the packaged MiniLM; ``regime``
+    "top-N" trains the top ``top_layers`` layers; ``max_steps`` caps the run (a quick check).
     """
 
     model: str | None = None
     regime: Regime = "auto"
     top_layers: int = 2
-    epochs: int = 3
-    batch_size: int = 128
-    lr: float = 1e-3
+    epochs: int = 8
+    batch_size: int = 512
+    lr: float = 2e-3
     seed: int = 0
     device: str = "auto"
+    max_steps: int | None = None
 
     def regime_arg(self) -> str:
         return f"top-{self.top_layers}" if self.regime == "top-N" else self.regime
@@ -131,6 +133,8 @@ def train_argv(run_dir: Path, source: dict, config: TrainConfig) -> list[str]:
     args += ["--lr", str(config.lr), "--seed", str(config.seed)]
     if config.model:
         args += ["--model", str(config.model)]
+    if config.max_steps:
+        args += ["--max-steps", str(config.max_steps)]
     return args
 
 
@@ -596,6 +600,16 @@ def encoding_seconds(texts: Sequence[str], model: str | None = None, max_length:
     key = f"{model_fingerprint(name)}-{max_length}-{texts_hash(texts)}"
     cached = (DEFAULT_CACHE_DIR / f"{key}.npy").exists()
     return 0.0 if cached else len(texts) / ENCODE_TEXTS_PER_S
+
+
+def check_model_folder(path: str | os.PathLike) -> Path:
+    """``path`` resolved, if it holds a transformers model (config.json + safetensors weights)."""
+    folder = Path(path).resolve()
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"{folder}: no config.json, not a model folder")
+    if not any(folder.glob("*.safetensors")):
+        raise ValueError(f"{folder}: no .safetensors weights (pickled weights are not loaded)")
+    return folder
 
 
 def model_folders(roots: Sequence[Path], depth: int = 2) -> list[Path]:

@@ -1,7 +1,8 @@
 """Process control of fine-tuning runs: launch, poll, cancel, crash detection, history, delete.
 
 Most tests drive a stub trainer (a few lines writing the run folder like ``recsys train`` does) so
-they take about a second each; one slow test runs the real ``recsys train`` on a tiny model.
+they take about a second each; two slow ones run the real ``recsys train`` on a tiny random BERT
+and a 40-user CSV pair (about 10-25 s each, depending on the machine's load).
 """
 
 from __future__ import annotations
@@ -243,3 +244,74 @@ def test_estimate_prefers_speed_measured_on_earlier_runs(runs_dir):
     assert "16s to encode the catalogue once" in str(measured)
     gpu = jobs.estimate_epoch(runs_dir, 55_000, jobs.TrainConfig(regime="full", device="cuda"))
     assert gpu.seconds is None and "no measured figure for full on cuda:0" in str(gpu)
+
+
+def test_config_defaults_match_recsys_train():
+    from recsys.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--data", "sample", "--run-dir", "x"])
+    config = jobs.TrainConfig()
+    assert (config.epochs, config.batch_size, config.lr, config.seed, config.regime) == (
+        args.epochs,
+        args.batch_size,
+        args.lr,
+        args.seed,
+        args.regime,
+    )
+    parsed = build_parser().parse_args(jobs.train_argv(Path("r"), SAMPLE, config))
+    assert parsed.max_steps is None and parsed.device == "auto"
+
+
+# ---------------------------------------------------------------------- the real `recsys train`
+
+
+@pytest.fixture
+def tiny_source(tmp_path) -> dict:
+    """30 items with two-word titles, 40 users with 6 items each, as an uploaded CSV pair."""
+    from tests.lm_fixtures import WORDS
+
+    items = [f"i{i},{WORDS[i % len(WORDS)]} {WORDS[(3 * i) % len(WORDS)]}" for i in range(30)]
+    (tmp_path / "items.csv").write_text("item,title\n" + "\n".join(items) + "\n")
+    rows = [f"u{u},i{(u + 3 * k) % 30}" for u in range(40) for k in range(6)]
+    (tmp_path / "inter.csv").write_text("user,item\n" + "\n".join(rows) + "\n")
+    return {
+        "kind": "upload",
+        "interactions": str(tmp_path / "inter.csv"),
+        "items": str(tmp_path / "items.csv"),
+        "mapping": {"user": "user", "item": "item"},
+        "item_column": "item",
+        "text_columns": ["title"],
+        "options": {"unknown_items": "error", "duplicates": "drop"},
+    }
+
+
+def tiny_config(tmp_path, **overrides) -> jobs.TrainConfig:
+    from tests.lm_fixtures import tiny_model_dir
+
+    base = dict(model=str(tiny_model_dir(tmp_path)), device="cpu", batch_size=16, epochs=2)
+    return jobs.TrainConfig(**{**base, **overrides})
+
+
+@pytest.mark.slow
+def test_a_real_tiny_run_finishes_with_metrics_and_embeddings(runs_dir, tmp_path, tiny_source):
+    config = tiny_config(tmp_path, regime="adapter")
+    run_dir = runs_dir / jobs.launch(runs_dir, tiny_source, config, dataset_name="tiny")
+    done = wait_for(lambda: (p := jobs.poll(run_dir)).ended and p, timeout=120)
+    assert done.state == "finished", jobs.log_tail(run_dir)
+    (row,) = jobs.history(runs_dir)
+    assert (row["regime"], row["model"], row["dataset"]) == ("adapter", "tiny-bert", "tiny")
+    assert 0 <= row["recall@20"] <= 1 and row["best_epoch"] in (1, 2)
+    vectors, ids = runs.RunFolder(run_dir).load_item_embeddings()
+    assert vectors.shape[0] == len(ids) == 30
+
+
+@pytest.mark.slow
+def test_cancelling_a_real_run_keeps_its_best_checkpoint(runs_dir, tmp_path, tiny_source):
+    config = tiny_config(tmp_path, regime="full", epochs=200, batch_size=8)
+    run_dir = runs_dir / jobs.launch(runs_dir, tiny_source, config)
+    wait_for(lambda: runs.read_progress(run_dir / runs.PROGRESS, "epoch"), timeout=120)
+    jobs.cancel(run_dir, grace=30, wait=True)
+    polled = jobs.poll(run_dir)
+    assert polled.state == "stopped", jobs.log_tail(run_dir)
+    tensors, meta = runs.RunFolder(run_dir).load_checkpoint(best=True)
+    assert tensors and meta["best_epoch"] >= 1
