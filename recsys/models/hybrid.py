@@ -1,17 +1,18 @@
 """``hybrid``: collaborative scores blended with language-model scores, per popularity band.
 
 A collaborative model (EASE or ItemKNN) is accurate on the head but gives cold items nothing; the
-language model reaches every item but is less accurate. Both score lists are standardised per user
-(z-scores over the catalogue), then for an item in band b (head / tail / cold, from training
-counts)::
+language model reaches every item but is less accurate. For an item in band b (head / tail / cold,
+from training counts)::
 
     score(u, i) = a_b * z_cf(u, i) + w_b * z_lm(u, i) + c_b
 
-with a_head = a_tail = 1 and a_cold = 0 (cold items have no collaborative score), c_head = 0.
-The weights w_b and offsets c_b are chosen on validation, band by band, to maximise
-``recall@20 + tail_weight * (tail_recall@20 + cold_recall@20)``: the offsets decide how many slots
-each band earns, the weights how each band is ordered, so cold items (LM only) compete on a fair
-scale with head items. ``tail_weight`` is the one knob that traces the accuracy / long-tail curve.
+with a_head = a_tail = 1 and a_cold = 0 (cold items have no collaborative score), c_head = 0, and
+z standardised within each band, so the top of every band sits on one scale. The offsets c_b decide
+how many slots each band earns, the weights w_b how each band is ordered, so cold items (LM only)
+compete fairly with head items. Tuning on validation is two coordinate ascents: first the most
+accurate blend (recall@20), then the most ``tail_recall@20 + cold_recall@20`` whose recall@20 stays
+within ``max_accuracy_loss`` (a share) of that; ``max_accuracy_loss`` is the one knob that traces
+the accuracy / long-tail curve.
 
 Validation: ``TrainData.extras["validation"]`` when the protocol gives one (components fitted on the
 training matrix are then scored on it directly); otherwise a seeded random ``holdout`` share of each
@@ -28,8 +29,11 @@ import scipy.sparse as sp
 from recsys import metrics, popularity
 from recsys.models.base import Recommender, TrainData, exclude, top_k
 
-WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
-OFFSETS = tuple(np.round(np.arange(-4.0, 1.01, 0.25), 2))
+WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0)
+OFFSETS = tuple(float(x) for x in np.arange(-9.0, 2.01, 0.5))
+# (parameter, band, candidates) in search order: offsets decide slots, weights decide order.
+SEARCH = (("w", 0, WEIGHTS), ("c", 1, OFFSETS), ("w", 1, WEIGHTS), ("c", 2, OFFSETS),
+          ("w", 2, WEIGHTS[1:]))  # fmt: skip
 
 
 class Hybrid(Recommender):
@@ -42,7 +46,7 @@ class Hybrid(Recommender):
         self,
         cf: str = "ease",
         lm: str = "lm",
-        tail_weight: float = 1.0,
+        max_accuracy_loss: float = 0.1,
         holdout: float = 0.1,
         seed: int = 0,
         cf_params: dict | None = None,
@@ -50,7 +54,8 @@ class Hybrid(Recommender):
         blend: dict | None = None,
     ) -> None:
         """``blend`` fixes {"w": [w_head, w_tail, w_cold], "c": [0, c_tail, c_cold]}, no tuning."""
-        self.cf, self.lm, self.tail_weight, self.holdout = cf, lm, tail_weight, holdout
+        self.cf, self.lm, self.holdout = cf, lm, holdout
+        self.max_accuracy_loss = max_accuracy_loss
         self.seed, self.cf_params, self.lm_params = seed, cf_params or {}, lm_params or {}
         self.blend = blend
 
@@ -70,7 +75,7 @@ class Hybrid(Recommender):
             self.cf_, self.lm_ = self._components(data)
         elif validation is not None:
             self.cf_, self.lm_ = self._components(data)
-            self.blend_trials_ = self._tune(self.train_, validation, self.groups_)
+            self._tune(self.train_, validation, self.groups_)
         else:
             fit, held = random_holdout(self.train_, self.holdout, self.seed)
             inner = TrainData(fit, data.item_text, data.item_ids, dict(data.extras))
@@ -78,57 +83,83 @@ class Hybrid(Recommender):
             fit_counts = np.asarray(fit.sum(axis=0)).ravel().astype(np.int64)
             self._tune(fit, held, popularity.groups(fit_counts, "top_share", 0.2))
             self.cf_, self.lm_ = self._components(data)
-        self.blend_ = self.blend or self.blend_
+        if self.blend is not None:
+            self.blend_ = self.blend
 
     def _tune(self, train: sp.csr_matrix, held: sp.csr_matrix, groups: np.ndarray) -> list:
-        """Coordinate ascent over w_b and c_b on ``held``; sets ``blend_``, returns the trials."""
+        """Score ``held``'s users once, then search the blend; returns the trials."""
         users = np.flatnonzero(np.diff(held.indptr))
-        z_cf, z_lm = self._z_scores(users, train[users])
-        counts = np.asarray(train.sum(axis=0)).ravel()
-        target = held[users]
+        z_cf, z_lm = self._z_scores(users, train[users], groups)
         exclude(z_cf, train[users])  # -inf propagates through the blend: seen items stay out
+        counts = np.asarray(train.sum(axis=0)).ravel()
+        self.tuning_ = (z_cf, z_lm, held[users], counts, groups)
+        return self.retune(self.max_accuracy_loss)
 
+    def retune(self, max_accuracy_loss: float) -> list:
+        """Search the blend again for another ``max_accuracy_loss`` (no refit); sets ``blend_``.
+
+        Two coordinate ascents: the most accurate blend, starting from collaborative scores alone;
+        then the most tail + cold recall whose recall@20 stays above the accuracy floor.
+        """
+        z_cf, z_lm, target, counts, groups = self.tuning_
         k = min(20, len(groups))
 
-        def objective(blend: dict) -> float:
+        def measure(blend: dict) -> tuple[float, float]:
             top, _ = top_k(blend_scores(z_cf, z_lm, groups, blend), k)
             m = metrics.evaluate_topk(top, target, counts, groups, (k,))
             long_tail = np.nan_to_num(m[f"tail_recall@{k}"]) + np.nan_to_num(m[f"cold_recall@{k}"])
-            return float(m[f"recall@{k}"] + self.tail_weight * long_tail)
+            return float(m[f"recall@{k}"]), float(long_tail)
 
-        blend = {"w": [0.0, 0.0, 1.0], "c": [0.0, 0.0, -4.0]}  # start: collaborative only
-        best, trials = objective(blend), []
-        for _ in range(2):
-            for key, band, grid in (("c", 1, OFFSETS), ("w", 1, WEIGHTS), ("c", 2, OFFSETS),
-                                    ("w", 0, WEIGHTS), ("w", 2, WEIGHTS[1:])):  # fmt: skip
-                for value in grid:
-                    trial = {k: list(v) for k, v in blend.items()}
-                    trial[key][band] = float(value)
-                    score = objective(trial)
-                    trials.append({**trial, "objective": score})
-                    if score > best + 1e-9:
-                        best, blend = score, trial
-        self.blend_ = blend
-        self.blend_objective_ = best
+        trials: list[dict] = []
+        blend = {"w": [0.0, 0.0, 1.0], "c": [0.0, 0.0, -9.0]}
+        blend, (recall, _) = _ascend(blend, measure, lambda r, t: r, trials)
+        floor = (1.0 - max_accuracy_loss) * recall
+        blend, _ = _ascend(blend, measure, lambda r, t: t + 1e-3 * r if r >= floor else -1.0,
+                           trials)  # fmt: skip
+        self.max_accuracy_loss, self.blend_ = max_accuracy_loss, blend
         return trials
 
     # -- scoring ------------------------------------------------------------------------------
-    def _z_scores(self, users: np.ndarray, history: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        return standardise(self.cf_.score(users, history)), standardise(
-            self.lm_.score(users, history)
-        )
+    def _z_scores(self, users, history, groups=None) -> tuple[np.ndarray, np.ndarray]:
+        groups = self.groups_ if groups is None else groups
+        z_cf = standardise(self.cf_.score(users, history), groups)
+        return z_cf, standardise(self.lm_.score(users, history), groups)
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         z_cf, z_lm = self._z_scores(users, history)
         return blend_scores(z_cf, z_lm, self.groups_, self.blend_)
 
+    def parts(self, users: np.ndarray, history: sp.csr_matrix) -> dict[str, np.ndarray]:
+        """The score split into its terms, (B, I) each; their sum is :meth:`score` exactly."""
+        z_cf, z_lm = self._z_scores(users, history)
+        g = self.groups_
+        a = np.array([1.0, 1.0, 0.0], dtype=np.float32)[g]
+        w = np.asarray(self.blend_["w"], dtype=np.float32)[g]
+        c = np.asarray(self.blend_["c"], dtype=np.float32)[g]
+        return {
+            "collaborative": (z_cf * a).astype(np.float32),
+            "language_model": (z_lm * w).astype(np.float32),
+            "band_offset": np.broadcast_to(c, z_cf.shape).astype(np.float32),
+        }
 
-def standardise(scores: np.ndarray) -> np.ndarray:
-    """Per-row z-scores, (B, I) -> (B, I) float32; a constant row becomes zeros."""
+
+def standardise(scores: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Per-row z-scores within each popularity band (whole row without ``groups``), float32.
+
+    Within-band, so the top of each band sits on one scale whatever the band's raw level (EASE
+    scores of tail items are tiny next to head items); a constant band becomes zeros.
+    """
     scores = np.asarray(scores, dtype=np.float32)
-    mean = scores.mean(axis=1, keepdims=True)
-    std = scores.std(axis=1, keepdims=True)
-    return (scores - mean) / np.maximum(std, 1e-6)
+    if groups is None:
+        groups = np.zeros(scores.shape[1], dtype=np.int8)
+    out = np.zeros_like(scores)
+    for band in np.unique(groups):
+        cols = groups == band
+        x = scores[:, cols]
+        out[:, cols] = (x - x.mean(axis=1, keepdims=True)) / np.maximum(
+            x.std(axis=1, keepdims=True), 1e-6
+        )
+    return out
 
 
 def blend_scores(z_cf: np.ndarray, z_lm: np.ndarray, groups: np.ndarray, blend: dict) -> np.ndarray:
@@ -139,6 +170,22 @@ def blend_scores(z_cf: np.ndarray, z_lm: np.ndarray, groups: np.ndarray, blend: 
     out = z_lm * w + c + np.where(a > 0, z_cf, 0.0)
     out[np.isneginf(z_cf)] = -np.inf  # items excluded upstream stay excluded
     return out.astype(np.float32)
+
+
+def _ascend(blend, measure, objective, trials, rounds: int = 2):
+    """Coordinate ascent of ``objective(recall, long_tail)`` over each band's weight and offset."""
+    best_m = measure(blend)
+    best = objective(*best_m)
+    for _ in range(rounds):
+        for key, band, grid in SEARCH:
+            for value in grid:
+                trial = {k: list(v) for k, v in blend.items()}
+                trial[key][band] = float(value)
+                m = measure(trial)
+                trials.append({**trial, "recall": m[0], "long_tail": m[1]})
+                if objective(*m) > best + 1e-9:
+                    best, best_m, blend = objective(*m), m, trial
+    return blend, best_m
 
 
 def random_holdout(
