@@ -49,7 +49,7 @@ def test_hybrid_tunes_a_blend_and_splits_into_parts(tmp_path, block_matrix):
     text = ["red apple song"] * 5 + ["blue sky film"] * 5 + ["red apple movie", "blue sky movie"]
     lm_params = dict(model=str(tiny_model_dir(tmp_path)), dim=16, epochs=2, cache_dir=None)
     model = Hybrid(lm_params=lm_params, holdout=0.25).fit(TrainData(block_matrix, text))
-    assert set(model.blend_) == {"w", "c"} and len(model.blend_["c"]) == 3
+    assert set(model.blend_) == {"w", "c", "d"} and len(model.blend_["c"]) == 3
     users = np.arange(4)
     parts = model.parts(users, block_matrix[users])
     np.testing.assert_allclose(sum(parts.values()), model.score(users), rtol=1e-5, atol=1e-5)
@@ -62,3 +62,16 @@ def test_lm_recommender_writes_a_run_folder(tmp_path, block_matrix):
     model.fit(TrainData(block_matrix, text))
     assert model.score(np.arange(3)).shape == (3, 12)
     assert (tmp_path / "run" / "best.safetensors").exists()
+
+
+def test_tail_affinity_and_rare_items_holdout():
+    from recsys.models.hybrid import rare_items_holdout, tail_affinity
+
+    groups = np.array([0, 1, 2, 1], dtype=np.int8)
+    history = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]], np.float32))
+    np.testing.assert_allclose(tail_affinity(history, groups), [0.5, 0.0, 0.0])
+    fit = sp.csr_matrix(np.array([[1, 1, 0, 1], [1, 0, 0, 0], [1, 0, 0, 0]], np.float32))
+    held = sp.csr_matrix((3, 4), dtype=np.float32)
+    fit2, held2 = rare_items_holdout(fit, held, share=1.0, seed=0)
+    assert (fit2 + held2 - fit).nnz == 0
+    assert fit2[:, [1, 3]].nnz == 0 and fit2[:, 0].nnz == 3  # rare items moved, popular kept

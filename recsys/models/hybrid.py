@@ -4,19 +4,23 @@ A collaborative model (EASE or ItemKNN) is accurate on the head but gives cold i
 language model reaches every item but is less accurate. For an item in band b (head / tail / cold,
 from training counts)::
 
-    score(u, i) = a_b * z_cf(u, i) + w_b * z_lm(u, i) + c_b
+    score(u, i) = a_b * z_cf(u, i) + w_b * z_lm(u, i) + c_b + d_b * t_u
 
 with a_head = a_tail = 1 and a_cold = 0 (cold items have no collaborative score), c_head = 0, and
 z standardised within each band, so the top of every band sits on one scale. The offsets c_b decide
 how many slots each band earns, the weights w_b how each band is ordered, so cold items (LM only)
-compete fairly with head items. Tuning on validation is two coordinate ascents: first the most
+compete fairly with head items. t_u is the user's long-tail affinity (share of their history outside
+the head, standardised over training users): users who liked obscure items get more tail and cold
+slots (d_head = 0). Tuning on validation is two coordinate ascents: first the most
 accurate blend (recall@20), then the most ``tail_recall@20 + cold_recall@20`` whose recall@20 stays
 within ``max_accuracy_loss`` (a share) of that; ``max_accuracy_loss`` is the one knob that traces
 the accuracy / long-tail curve.
 
 Validation: ``TrainData.extras["validation"]`` when the protocol gives one (components fitted on the
 training matrix are then scored on it directly); otherwise a seeded random ``holdout`` share of each
-user's positives is held out, the blend is tuned on it, and both components are refitted on all.
+user's positives, plus every positive of a seeded ``cold_share`` of the rarest items (<= 2
+positives, so validation has cold items as test does), is held out; the blend is tuned on it, and
+both components are refitted on all.
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys import metrics, popularity
+from recsys.metrics import COLD, HEAD
 from recsys.models.base import Recommender, TrainData, exclude, top_k
 
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0)
 OFFSETS = tuple(float(x) for x in np.arange(-9.0, 2.01, 0.5))
 # (parameter, band, candidates) in search order: offsets decide slots, weights decide order.
-SEARCH = (("w", 0, WEIGHTS), ("c", 1, OFFSETS), ("w", 1, WEIGHTS), ("c", 2, OFFSETS),
-          ("w", 2, WEIGHTS[1:]))  # fmt: skip
+SLOPES = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+SEARCH = (("w", 0, WEIGHTS), ("c", 1, OFFSETS), ("w", 1, WEIGHTS), ("d", 1, SLOPES),
+          ("c", 2, OFFSETS), ("w", 2, WEIGHTS[1:]), ("d", 2, SLOPES))  # fmt: skip
 
 
 class Hybrid(Recommender):
@@ -48,13 +54,14 @@ class Hybrid(Recommender):
         lm: str = "lm",
         max_accuracy_loss: float = 0.1,
         holdout: float = 0.1,
+        cold_share: float = 0.3,
         seed: int = 0,
         cf_params: dict | None = None,
         lm_params: dict | None = None,
         blend: dict | None = None,
     ) -> None:
         """``blend`` fixes {"w": [w_head, w_tail, w_cold], "c": [0, c_tail, c_cold]}, no tuning."""
-        self.cf, self.lm, self.holdout = cf, lm, holdout
+        self.cf, self.lm, self.holdout, self.cold_share = cf, lm, holdout, cold_share
         self.max_accuracy_loss = max_accuracy_loss
         self.seed, self.cf_params, self.lm_params = seed, cf_params or {}, lm_params or {}
         self.blend = blend
@@ -78,6 +85,7 @@ class Hybrid(Recommender):
             self._tune(self.train_, validation, self.groups_)
         else:
             fit, held = random_holdout(self.train_, self.holdout, self.seed)
+            fit, held = rare_items_holdout(fit, held, self.cold_share, self.seed)
             inner = TrainData(fit, data.item_text, data.item_ids, dict(data.extras))
             self.cf_, self.lm_ = self._components(inner)
             fit_counts = np.asarray(fit.sum(axis=0)).ravel().astype(np.int64)
@@ -92,7 +100,10 @@ class Hybrid(Recommender):
         z_cf, z_lm = self._z_scores(users, train[users], groups)
         exclude(z_cf, train[users])  # -inf propagates through the blend: seen items stay out
         counts = np.asarray(train.sum(axis=0)).ravel()
-        self.tuning_ = (z_cf, z_lm, held[users], counts, groups)
+        raw = tail_affinity(train[users], groups)
+        self.affinity_stats_ = (float(raw.mean()), float(raw.std()) or 1.0)
+        affinity = self._standard_affinity(raw)
+        self.tuning_ = (z_cf, z_lm, held[users], counts, groups, affinity)
         return self.retune(self.max_accuracy_loss)
 
     def retune(self, max_accuracy_loss: float) -> list:
@@ -101,17 +112,17 @@ class Hybrid(Recommender):
         Two coordinate ascents: the most accurate blend, starting from collaborative scores alone;
         then the most tail + cold recall whose recall@20 stays above the accuracy floor.
         """
-        z_cf, z_lm, target, counts, groups = self.tuning_
+        z_cf, z_lm, target, counts, groups, affinity = self.tuning_
         k = min(20, len(groups))
 
         def measure(blend: dict) -> tuple[float, float]:
-            top, _ = top_k(blend_scores(z_cf, z_lm, groups, blend), k)
+            top, _ = top_k(blend_scores(z_cf, z_lm, groups, blend, affinity), k)
             m = metrics.evaluate_topk(top, target, counts, groups, (k,))
             long_tail = np.nan_to_num(m[f"tail_recall@{k}"]) + np.nan_to_num(m[f"cold_recall@{k}"])
             return float(m[f"recall@{k}"]), float(long_tail)
 
         trials: list[dict] = []
-        blend = {"w": [0.0, 0.0, 1.0], "c": [0.0, 0.0, -9.0]}
+        blend = {"w": [0.0, 0.0, 1.0], "c": [0.0, 0.0, -9.0], "d": [0.0, 0.0, 0.0]}
         blend, (recall, _) = _ascend(blend, measure, lambda r, t: r, trials)
         floor = (1.0 - max_accuracy_loss) * recall
         blend, _ = _ascend(blend, measure, lambda r, t: t + 1e-3 * r if r >= floor else -1.0,
@@ -125,21 +136,26 @@ class Hybrid(Recommender):
         z_cf = standardise(self.cf_.score(users, history), groups)
         return z_cf, standardise(self.lm_.score(users, history), groups)
 
+    def _standard_affinity(self, raw: np.ndarray) -> np.ndarray:
+        mean, std = getattr(self, "affinity_stats_", (0.0, 1.0))
+        return (raw - mean) / max(std, 1e-6)
+
+    def _affinity(self, history: sp.csr_matrix) -> np.ndarray:
+        return self._standard_affinity(tail_affinity(history, self.groups_))
+
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         z_cf, z_lm = self._z_scores(users, history)
-        return blend_scores(z_cf, z_lm, self.groups_, self.blend_)
+        return blend_scores(z_cf, z_lm, self.groups_, self.blend_, self._affinity(history))
 
     def parts(self, users: np.ndarray, history: sp.csr_matrix) -> dict[str, np.ndarray]:
         """The score split into its terms, (B, I) each; their sum is :meth:`score` exactly."""
         z_cf, z_lm = self._z_scores(users, history)
         g = self.groups_
-        a = np.array([1.0, 1.0, 0.0], dtype=np.float32)[g]
         w = np.asarray(self.blend_["w"], dtype=np.float32)[g]
-        c = np.asarray(self.blend_["c"], dtype=np.float32)[g]
         return {
-            "collaborative": (z_cf * a).astype(np.float32),
+            "collaborative": np.where(g == COLD, 0.0, z_cf).astype(np.float32),
             "language_model": (z_lm * w).astype(np.float32),
-            "band_offset": np.broadcast_to(c, z_cf.shape).astype(np.float32),
+            "band_offset": offsets(g, self.blend_, self._affinity(history), len(z_cf)),
         }
 
 
@@ -162,14 +178,39 @@ def standardise(scores: np.ndarray, groups: np.ndarray | None = None) -> np.ndar
     return out
 
 
-def blend_scores(z_cf: np.ndarray, z_lm: np.ndarray, groups: np.ndarray, blend: dict) -> np.ndarray:
-    """a_b * z_cf + w_b * z_lm + c_b per item band b (a = 1, 1, 0 for head, tail, cold)."""
-    a = np.array([1.0, 1.0, 0.0], dtype=np.float32)[groups]  # (I,)
+def blend_scores(
+    z_cf: np.ndarray, z_lm: np.ndarray, groups: np.ndarray, blend: dict, affinity=None
+) -> np.ndarray:
+    """a_b z_cf + w_b z_lm + c_b + d_b t_u per item band b (a = 1, 1, 0 for head, tail, cold).
+
+    ``affinity`` (B,) is each user's standardised long-tail affinity t_u (:func:`tail_affinity`);
+    ``blend["d"]`` (optional) its slope per band.
+    """
+    out = offsets(groups, blend, affinity, len(z_cf))
     w = np.asarray(blend["w"], dtype=np.float32)[groups]
-    c = np.asarray(blend["c"], dtype=np.float32)[groups]
-    out = z_lm * w + c + np.where(a > 0, z_cf, 0.0)
+    out += z_lm * w + np.where(groups == COLD, 0.0, z_cf)
     out[np.isneginf(z_cf)] = -np.inf  # items excluded upstream stay excluded
     return out.astype(np.float32)
+
+
+def offsets(groups: np.ndarray, blend: dict, affinity, n_users: int) -> np.ndarray:
+    """(B, I) band offsets c_b + d_b * t_u."""
+    out = np.broadcast_to(np.asarray(blend["c"], np.float32)[groups], (n_users, len(groups)))
+    out = out.astype(np.float32)
+    if affinity is not None and "d" in blend:
+        out += (
+            np.asarray(affinity, np.float32)[:, None] * np.asarray(blend["d"], np.float32)[groups]
+        )
+    return out
+
+
+def tail_affinity(history: sp.csr_matrix, groups: np.ndarray) -> np.ndarray:
+    """(B,) share of each user's history outside the head band (0 for an empty history)."""
+    history = history.tocsr()
+    n = np.diff(history.indptr)
+    rows = np.repeat(np.arange(history.shape[0]), n)
+    outside = np.bincount(rows[groups[history.indices] != HEAD], minlength=history.shape[0])
+    return (outside / np.maximum(n, 1)).astype(np.float32)
 
 
 def _ascend(blend, measure, objective, trials, rounds: int = 2):
@@ -205,3 +246,17 @@ def random_holdout(
     fit = sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
     held = sp.csr_matrix((m.data[~keep], (rows[~keep], m.indices[~keep])), shape=m.shape)
     return fit, held
+
+
+def rare_items_holdout(
+    fit: sp.csr_matrix, held: sp.csr_matrix, share: float, seed: int, max_count: int = 2
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Move every ``fit`` positive of a seeded ``share`` of the items with <= ``max_count``
+    positives into ``held``: those items become cold, as new items are at test time."""
+    counts = np.asarray(fit.sum(axis=0)).ravel()
+    rare = np.flatnonzero((counts > 0) & (counts <= max_count))
+    rng = np.random.default_rng(seed + 1)
+    chosen = np.zeros(fit.shape[1], dtype=bool)
+    chosen[rng.choice(rare, size=int(round(share * len(rare))), replace=False)] = True
+    moved = fit.multiply(sp.csr_matrix(chosen.astype(np.float32)[None, :])).tocsr()
+    return (fit - moved).tocsr(), (held + moved).tocsr()
