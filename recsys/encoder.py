@@ -57,12 +57,17 @@ def resolve_model(model: str | os.PathLike | None) -> str:
 
 
 def configure_threads(threads: int | None = None) -> int:
-    """Set torch's CPU threads: argument, else ``$RECSYS_THREADS``, else min(2, cores).
+    """Set torch's CPU threads: argument, else ``$RECSYS_THREADS``, else 2 (or 1 when busy).
 
-    On these 2-core machines 2 threads is fastest when idle; when another process holds a core,
-    1 thread can be faster, hence the knob.
+    On these 2-core machines 2 threads is fastest when idle; when other processes keep the cores
+    busy (1-minute load average above cores - 0.5), OpenMP threads spin against them and 1 thread
+    measured up to 9x faster on small models, hence the default and the knob.
     """
-    n = threads or int(os.environ.get(THREADS_ENV, "0") or 0) or min(2, os.cpu_count() or 1)
+    n = threads or int(os.environ.get(THREADS_ENV, "0") or 0)
+    if not n:
+        cores = os.cpu_count() or 1
+        busy = hasattr(os, "getloadavg") and os.getloadavg()[0] > cores - 0.5
+        n = 1 if busy else min(2, cores)
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
 
