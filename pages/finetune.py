@@ -95,12 +95,22 @@ def config_form() -> jobs.TrainConfig:
     c1, c2 = st.columns([3, 1])
     regime = c1.selectbox("Regime", list(REGIMES), format_func=REGIMES.get, key="ft_regime")
     top = c2.number_input("N (top layers)", 1, 24, 2, key="ft_top", disabled=regime != "top-N")
+    d = jobs.TrainConfig()  # the defaults of `recsys train`
     c = st.columns(5)
-    epochs = c[0].number_input("Epochs", 1, 100, 3, key="ft_epochs")
-    batch = c[1].number_input("Batch size", 8, 4096, 128, step=8, key="ft_batch")
-    lr = c[2].number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.0e", key="ft_lr")
-    seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, key="ft_seed")
+    epochs = c[0].number_input("Epochs", 1, 200, d.epochs, key="ft_epochs")
+    batch = c[1].number_input("Batch size", 8, 8192, d.batch_size, step=8, key="ft_batch")
+    lr = c[2].number_input("Learning rate", 1e-6, 1.0, d.lr, format="%.0e", key="ft_lr")
+    seed = c[3].number_input("Seed", 0, 2**31 - 1, d.seed, key="ft_seed")
     device = c[4].selectbox("Device", devices(), key="ft_device")
+    with st.expander("Advanced"):
+        max_steps = st.number_input(
+            "Stop after at most this many steps (0 = no limit)",
+            0,
+            10**7,
+            0,
+            key="ft_max_steps",
+            help="A quick check that data, model and device work before a long run.",
+        )
     return jobs.TrainConfig(
         regime=regime,
         top_layers=int(top),
@@ -109,6 +119,7 @@ def config_form() -> jobs.TrainConfig:
         lr=float(lr),
         seed=int(seed),
         device=device,
+        max_steps=int(max_steps) or None,
     )
 
 
@@ -144,6 +155,11 @@ def launch_section(data) -> None:
 # --------------------------------------------------------------------------- live panel
 
 
+def has_model(run_dir: Path) -> bool:
+    """Whether a run has a validated model: best checkpoint and item embeddings."""
+    return (run_dir / runs.BEST).exists() and (run_dir / runs.EMBEDDINGS).exists()
+
+
 def watched(run_id: str) -> dict:
     cache = st.session_state.setdefault(WATCH, {})
     return cache.setdefault(run_id, {"offset": 0, "records": []})
@@ -154,7 +170,7 @@ def loss_figure(steps: list[dict]) -> go.Figure:
         go.Scatter(
             x=[r.get("global_step", r["step"]) for r in steps],
             y=[r["loss"] for r in steps],
-            mode="lines",
+            mode="lines" if len(steps) > 20 else "lines+markers",  # one point draws no line
             line=dict(color="#30638e"),
             name="loss",
         )
@@ -198,6 +214,9 @@ def run_panel(run_id: str) -> None:
     seen["records"] += polled.records
     seen["offset"] = polled.offset
     records = seen["records"]
+    if polled.ended and st.session_state.get(f"ft_live_{run_id}"):
+        st.session_state[f"ft_live_{run_id}"] = False
+        st.rerun(scope="app")  # the run ended: stop polling and refresh the history table
     config = runs.RunFolder(run_dir).read_config()
     progress = jobs.progress_of(polled.status, records, config)
     stopping = not polled.ended and (run_dir / runs.STOP).exists()
@@ -209,8 +228,9 @@ def run_panel(run_id: str) -> None:
         st.error(f"Failed: {polled.message}")
     elif polled.state == "stopped":
         st.warning(
-            "Cancelled. The best checkpoint so far stays usable"
-            + (f" (epoch {progress.best_epoch})." if progress.best_epoch else ".")
+            f"Cancelled. Its best model so far (epoch {progress.best_epoch}) stays usable."
+            if has_model(run_dir)
+            else "Cancelled before the first epoch ended: no validated model to use."
         )
     elif polled.state == "finished":
         st.success("Finished.")
@@ -231,9 +251,6 @@ def run_panel(run_id: str) -> None:
         right.caption("Validation Recall@20 and tail-Recall@20 appear after the first epoch.")
     with st.expander("Log (last lines)", expanded=polled.state == "failed"):
         st.code(jobs.log_tail(run_dir, 40) or "(empty)", language=None)
-    if polled.ended and st.session_state.get(f"ft_live_{run_id}"):
-        st.session_state[f"ft_live_{run_id}"] = False
-        st.rerun(scope="app")  # stop polling and refresh the history table
 
 
 def live_section(rows: list[dict]) -> None:
@@ -300,7 +317,14 @@ def history_section(rows: list[dict]) -> None:
         format_func=lambda n: n + (" (active model)" if n == active else ""),
         key="ft_pick",
     )
-    if c2.button("Use as active model", key="ft_use", width="stretch"):
+    usable = has_model(RUNS_DIR / picked)
+    if c2.button(
+        "Use as active model",
+        key="ft_use",
+        width="stretch",
+        disabled=not usable,
+        help=None if usable else "This run has no trained model yet (no epoch finished).",
+    ):
         st.session_state[common.ACTIVE_RUN] = picked
         st.toast(f"Active model: run {picked}")
         st.rerun()

@@ -49,6 +49,7 @@ LAUNCH, LOG = "launch.json", "train.log"
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # what launch() creates
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # any folder run_path() accepts
 ACTIVE = ("created", "running", "stopping")
+PF_EXITING = 0x4  # Linux task flag, set from the start of exit until the process is reaped
 STARTUP_GRACE_S = 20.0  # a "created" run whose process vanished this long ago never started
 Regime = Literal["auto", "full", "top-N", "adapter"]
 
@@ -250,12 +251,13 @@ def is_alive(run_dir: str | os.PathLike, status: dict | None = None) -> bool:
     if not proc.exists():
         return sys.platform != "linux"  # no /proc to double-check: trust the pid
     try:
-        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return True  # our child, ending: its reaper thread settles the run
+        fields = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+        if fields[0] == "Z" or int(fields[6]) & PF_EXITING:
+            return True  # ending (its command line is already gone): wait for its exit code
         return str(run_dir.resolve()) in proc.joinpath("cmdline").read_bytes().decode(
             errors="replace"
         )
-    except (OSError, IndexError):
+    except (OSError, IndexError, ValueError):
         return False
 
 
@@ -563,7 +565,7 @@ def estimate_epoch(
     """
     device = device_key(config.device)
     regime = resolved_regime(config.regime_arg(), device)
-    rates = []
+    rates: dict[int, list[float]] = {}  # by batch size: small batches pay a per-step overhead
     for run in runs.list_runs(runs_dir):
         run_dir = Path(run["path"])
         status = runs.read_json(run_dir / runs.STATUS, default={}) or {}
@@ -573,10 +575,16 @@ def estimate_epoch(
             and device_of(run_dir, status) == device
         ):
             steps = runs.read_progress(run_dir / runs.PROGRESS, "step")
-            rates += [s["samples_per_s"] for s in steps[1:] if s.get("samples_per_s")]
-    if rates:
-        rate = sorted(rates)[len(rates) // 2]
-        basis = f"{rate:,.0f} samples/s measured on earlier {regime} runs"
+            batch = int(run["config"].get("batch_size") or 0)
+            rates.setdefault(batch, []).extend(
+                s["samples_per_s"] for s in steps[1:] if s.get("samples_per_s")
+            )
+    batch = config.batch_size if rates.get(config.batch_size) else None
+    if batch is None and any(rates.values()):
+        batch = min((b for b in rates if rates[b]), key=lambda b: abs(b - config.batch_size))
+    if batch is not None:
+        rate = sorted(rates[batch])[len(rates[batch]) // 2]
+        basis = f"{rate:,.0f} samples/s measured on earlier {regime} runs at batch {batch}"
         return Estimate(n_samples / rate, basis, encode_seconds)
     family = regime.split("-")[0]
     if device == "cpu" and config.model is None and family in CPU_SAMPLES_PER_S:

@@ -234,13 +234,20 @@ def test_estimate_prefers_speed_measured_on_earlier_runs(runs_dir):
     adapter = jobs.TrainConfig(regime="adapter", device="cpu")
     default = jobs.estimate_epoch(runs_dir, 55_000, adapter)
     assert default.seconds == pytest.approx(100) and "this CPU" in str(default)
-    folder = runs.RunFolder(runs_dir / jobs.new_run_id())
-    folder.create({"model": None})
-    folder.write_status("finished", regime="adapter", device="x on CPU (2 threads)")
-    for rate in (5000, 900, 1000, 1100):  # the first, warm-up record is skipped
-        folder.log("step", step=1, samples_per_s=rate)
+    for batch, rates in ((512, (5000, 900, 1000, 1100)), (64, (10, 110, 110))):
+        folder = runs.RunFolder(runs_dir / jobs.new_run_id())
+        folder.create({"model": None, "batch_size": batch})
+        folder.write_status("finished", regime="adapter", device="x on CPU (2 threads)")
+        for rate in rates:  # the first, warm-up record is skipped
+            folder.log("step", step=1, samples_per_s=rate)
     measured = jobs.estimate_epoch(runs_dir, 55_000, adapter, encode_seconds=16)
-    assert measured.seconds == pytest.approx(55) and "earlier adapter runs" in str(measured)
+    assert measured.seconds == pytest.approx(55) and "earlier adapter runs at batch 512" in str(
+        measured
+    )
+    small = jobs.estimate_epoch(
+        runs_dir, 55_000, jobs.TrainConfig(regime="adapter", batch_size=32, device="cpu")
+    )
+    assert small.seconds == pytest.approx(500)  # the nearest batch size measured: 64
     assert "16s to encode the catalogue once" in str(measured)
     gpu = jobs.estimate_epoch(runs_dir, 55_000, jobs.TrainConfig(regime="full", device="cuda"))
     assert gpu.seconds is None and "no measured figure for full on cuda:0" in str(gpu)

@@ -7,13 +7,17 @@ AppTests build run folders with :mod:`recsys.runs` (no training); the browser te
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from recsys import jobs, runs
+from tests.browser import assert_no_exception, screenshot
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = str(REPO / "pages" / "finetune.py")
@@ -38,6 +42,9 @@ def make_run(runs_dir: Path, name: str, state: str, epochs: int = 2, **status) -
         val = {"recall@20": 0.1 * e, "tail_recall@20": 0.04 * e}
         folder.log("epoch", epoch=e, step=e * 5, validation=val, best=True, time=t0 + e * 20)
         folder.write_metrics({"best_epoch": e, "best": val})
+    if epochs:
+        folder.save_checkpoint({"w": torch.zeros(2)}, {"epoch": epochs}, best=True)
+        folder.save_item_embeddings(np.zeros((3, 4), dtype=np.float32), ["a", "b", "c"])
     (folder.path / jobs.LOG).write_text("epoch 1 done\nepoch 2 done\n")
     runs.atomic_write_json(
         folder.file(runs.STATUS),
@@ -78,10 +85,12 @@ def test_renders_a_failed_run_with_its_reason(tmp_path):
 def test_use_as_active_model_and_delete_with_confirmation(tmp_path):
     runs_dir = tmp_path / "runs"
     make_run(runs_dir, "20250101-120000-aaaaaa", "finished")
-    make_run(runs_dir, "20250102-120000-cccccc", "stopped", message="cancelled")
+    make_run(runs_dir, "20250102-120000-cccccc", "stopped", epochs=0, message="cancelled")
     at = run_page(runs_dir)
     assert at.dataframe[0].value["state"].tolist() == ["cancelled", "finished"]
-    at.selectbox(key="ft_pick").set_value("20250101-120000-aaaaaa")
+    assert any("before the first epoch" in w.value for w in at.warning)
+    assert at.button(key="ft_use").disabled  # the cancelled run has no model to use
+    at.selectbox(key="ft_pick").set_value("20250101-120000-aaaaaa").run()
     at.button(key="ft_use").click().run()
     assert at.session_state["active_run"] == "20250101-120000-aaaaaa"
     at.button(key="ft_delete").click().run()
@@ -102,3 +111,73 @@ def test_a_second_launch_on_a_busy_device_is_refused_with_a_message(tmp_path, mo
     assert not at.exception
     assert any("still running on cpu" in e.value for e in at.error)
     assert len(list(runs_dir.iterdir())) == 1 + 1  # the run and the launch lock only
+
+
+# --------------------------------------------------------------------------- real browser
+
+
+def fill_form(page, regime: str, epochs: int, batch: int, max_steps: int) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("stSelectbox").filter(has_text="Regime").click()
+    page.get_by_role("option", name=re.compile(f"^{regime}")).click()
+    for label, value in (("Epochs", epochs), ("Batch size", batch)):
+        field = page.get_by_role("spinbutton", name=label, exact=True)
+        field.fill(str(value))
+        field.press("Enter")
+        expect(field).to_have_value(str(value))
+    page.get_by_text("Advanced").click()
+    steps = page.get_by_role("spinbutton", name="Stop after at most this many steps")
+    steps.fill(str(max_steps))
+    steps.press("Enter")
+    expect(steps).to_have_value(str(max_steps))
+
+
+def open_page(page, url: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/finetune")
+    expect(page.get_by_role("button", name="Launch")).to_be_visible(timeout=60_000)
+
+
+@pytest.mark.browser
+def test_browser_quick_run_progress_moves_and_finishes(app_server, page):
+    from playwright.sync_api import expect
+
+    open_page(page, app_server)
+    fill_form(page, "adapter", epochs=1, batch=64, max_steps=60)
+    page.get_by_role("button", name="Launch").click()
+    bar = page.get_by_role("progressbar")
+    expect(bar).to_have_attribute("aria-valuenow", re.compile(r"^[1-9]\d?$"), timeout=180_000)
+    expect(page.get_by_text("Finished.")).to_be_visible(timeout=180_000)
+    expect(bar).to_have_attribute("aria-valuenow", "100")
+    expect(page.locator(".js-plotly-plot")).to_have_count(2)  # loss and validation
+    expect(page.get_by_test_id("stDataFrame").first).to_contain_text("finished")
+    assert_no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 2000})  # the whole page in one picture
+    screenshot(page, "finetune_page")
+
+
+@pytest.mark.browser
+def test_browser_cancel_a_run_marks_it_cancelled(app_server, page):
+    from playwright.sync_api import expect
+
+    open_page(page, app_server)
+    fill_form(page, "adapter", epochs=50, batch=64, max_steps=0)
+    page.get_by_role("button", name="Launch").click()
+    training = re.compile(r"^running · epoch 1/50 · step [1-9]")
+    expect(page.get_by_text(training)).to_be_visible(timeout=180_000)
+    heading = page.get_by_role("heading", name=re.compile(r"^Run \d{8}-")).inner_text()
+    # A second tab (a new session) follows the same live run: state lives in the run folder.
+    other = page.context.browser.new_context().new_page()
+    open_page(other, app_server)
+    expect(other.get_by_role("heading", name=heading)).to_be_visible(timeout=60_000)
+    expect(other.get_by_text(training)).to_be_visible(timeout=60_000)
+    other.context.close()
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.get_by_text(re.compile(r"^Cancelled"))).to_be_visible(timeout=90_000)
+    expect(page.get_by_test_id("stDataFrame").first).to_contain_text("cancelled")
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+    assert_no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    screenshot(page, "finetune_cancelled")
