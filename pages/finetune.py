@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import common
-from recsys import jobs, runs
+from recsys import jobs, runs, timing
 
 POLL_S = 1.0
 WATCH = "finetune_watch"  # session state: per-run {"offset", "records"} read so far
@@ -59,7 +59,7 @@ def md_text(text: object) -> str:
 @st.cache_data(show_spinner=False, ttl=60)
 def encoding_seconds(source_key: tuple, model: str | None) -> float:
     """0 when the catalogue's vectors are in the encoder cache; rechecked every minute."""
-    return jobs.encoding_seconds(common._load(source_key).item_text(), model)
+    return timing.encoding_seconds(common._load(source_key).item_text(), model)
 
 
 # --------------------------------------------------------------------------- launch form
@@ -138,7 +138,7 @@ def launch_section(data) -> None:
     config.model = model
     st.badge(device_name(config.device), icon=":material/memory:", help="where training runs")
     encode = encoding_seconds(common.source_key(st.session_state[common.SOURCE]), model)
-    estimate = jobs.estimate_epoch(RUNS_DIR, len(data.interactions), config, encode)
+    estimate = timing.estimate_epoch(RUNS_DIR, len(data.interactions), config, encode)
     st.caption(f"Estimated time: {estimate}.")
     if st.button("Launch", type="primary", key="ft_launch"):
         try:
@@ -218,7 +218,7 @@ def run_panel(run_id: str) -> None:
         st.session_state[f"ft_live_{run_id}"] = False
         st.rerun(scope="app")  # the run ended: stop polling and refresh the history table
     config = runs.RunFolder(run_dir).read_config()
-    progress = jobs.progress_of(polled.status, records, config)
+    progress = timing.progress_of(polled.status, records, config)
     stopping = not polled.ended and (run_dir / runs.STOP).exists()
     label = "cancelling" if stopping else STATE_LABELS.get(polled.state, polled.state)
 
@@ -269,7 +269,7 @@ def live_section(rows: list[dict]) -> None:
 def history_table(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["state"] = frame["state"].map(lambda s: STATE_LABELS.get(s, s))
-    frame["duration"] = frame["duration_s"].map(jobs.format_seconds)
+    frame["duration"] = frame["duration_s"].map(timing.format_seconds)
     frame["started"] = pd.to_datetime(frame["started"], unit="s", utc=True).dt.strftime(
         "%Y-%m-%d %H:%M"
     )

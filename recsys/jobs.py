@@ -10,7 +10,9 @@ the same live run. This module adds two files to that layout:
     train.log     the child's stdout and stderr (the reason a crashed run gives)
 
 Run ids are ``YYYYmmdd-HHMMSS-xxxxxx`` (UTC time + 6 random hex digits): sortable, unique, and never
-taken from user input; :func:`run_path` accepts only that form, inside the runs folder.
+taken from user input; :func:`run_path` accepts only a plain folder name inside the runs folder.
+Values from the dataset (paths, column names) are passed as ``--flag=value`` so none can pose as
+an option. Progress bars and time estimates live in :mod:`recsys.timing`.
 
 Policy: one running run per device. A second launch on a busy device is *refused* with
 :class:`Busy` naming the running run, rather than queued: a queue needs a scheduler process that
@@ -106,24 +108,22 @@ def run_path(runs_dir: str | os.PathLike, run_id: str) -> Path:
 
 
 def data_args(source: dict) -> list[str]:
-    """The Data page's ``SOURCE`` dict as ``recsys train`` data arguments."""
+    """The Data page's ``SOURCE`` dict as ``recsys train`` data arguments (``--flag=value``)."""
     kind = source.get("kind", "sample")
     if kind == "sample":
-        return ["--data", "sample"]
+        return ["--data=sample"]
     if kind == "movielens":
-        return ["--data", str(source["path"])]
-    if kind == "upload":
-        args = ["--interactions", str(source["interactions"]), "--items", str(source["items"])]
-        for canon, column in (source.get("mapping") or {}).items():
-            args += ["--column", f"{canon}={column}"]
-        if source.get("item_column"):
-            args += ["--item-column", str(source["item_column"])]
-        for column in source.get("text_columns") or ():
-            args += ["--text-column", str(column)]
-        for key, value in (source.get("options") or {}).items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
-        return args
-    raise ValueError(f"unknown data source kind {kind!r}")
+        return [f"--data={source['path']}"]
+    if kind != "upload":
+        raise ValueError(f"unknown data source kind {kind!r}")
+    args = [f"--interactions={source['interactions']}", f"--items={source['items']}"]
+    args += [f"--column={canon}={col}" for canon, col in (source.get("mapping") or {}).items()]
+    if source.get("item_column"):
+        args.append(f"--item-column={source['item_column']}")
+    args += [f"--text-column={col}" for col in source.get("text_columns") or ()]
+    for key, value in (source.get("options") or {}).items():
+        args.append(f"--{key.replace('_', '-')}={value}")
+    return args
 
 
 def train_argv(run_dir: Path, source: dict, config: TrainConfig) -> list[str]:
@@ -478,136 +478,7 @@ def delete(runs_dir: str | os.PathLike, run_id: str) -> None:
     shutil.rmtree(path)
 
 
-# --------------------------------------------------------------------------- progress and estimate
-
-
-@dataclass
-class Progress:
-    """Where a run is, for a progress bar: ``fraction`` in [0, 1] and a one-line ``text``."""
-
-    fraction: float
-    text: str
-    best_epoch: int | None = None
-
-
-def progress_of(status: dict, records: list[dict], config: dict) -> Progress:
-    """Fraction done, epoch/step and ETA from the step and epoch records of a run."""
-    epochs = int(config.get("epochs") or 0)
-    steps = [r for r in records if r.get("kind") == "step"]
-    ends = [r for r in records if r.get("kind") == "epoch"]
-    best = [r["epoch"] for r in ends if r.get("best")]
-    last = steps[-1] if steps else {}
-    epoch = int(last.get("epoch") or status.get("epoch") or (1 if steps else 0))
-    step = int(last.get("step") or status.get("step") or 0)
-    total = last.get("total_steps") or status.get("total_steps")
-    eta = last.get("eta_s")
-    if status.get("state") == "finished":
-        fraction = 1.0
-    elif total:
-        fraction = step / total
-    elif eta is not None and len(steps) > 1:
-        elapsed = last["time"] - steps[0]["time"]
-        fraction = elapsed / max(elapsed + eta, 1e-9)
-    elif epochs:
-        fraction = len(ends) / epochs
-    else:
-        fraction = 0.0
-    parts = [f"epoch {epoch}/{epochs}" if epochs else f"epoch {epoch}"]
-    parts.append(f"step {step}/{total}" if total else f"step {step}")
-    if eta is not None and status.get("state") in ACTIVE:
-        parts.append(f"ETA {format_seconds(eta)}")
-    return Progress(min(max(fraction, 0.0), 1.0), " · ".join(parts), best[-1] if best else None)
-
-
-def format_seconds(seconds: float | None) -> str:
-    """``75`` -> ``"1m 15s"``; ``None`` -> ``"–"``."""
-    if seconds is None or seconds != seconds:
-        return "–"
-    h, rest = divmod(int(round(seconds)), 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
-
-
-# Samples/s on these 2-core CPUs with the packaged MiniLM: full and top-N (4 of 6 layers frozen)
-# from MEASURED.md (batch 128); adapter measured on the sample shop, batch 512, load average 8.
-CPU_SAMPLES_PER_S = {"full": 41.0, "top": 67.0, "adapter": 550.0}
-ENCODE_TEXTS_PER_S = 128.0  # MEASURED.md: MiniLM encoding, fp32, 2 threads
-
-
-@dataclass
-class Estimate:
-    seconds: float | None  # per epoch
-    basis: str
-    encode_seconds: float = 0.0  # once, before the first epoch, when the catalogue is not cached
-
-    def __str__(self) -> str:
-        text = self.basis
-        if self.seconds is not None:
-            text = f"≈ {format_seconds(self.seconds)} per epoch ({self.basis})"
-        if self.encode_seconds:
-            text += f"; first, ≈ {format_seconds(self.encode_seconds)} to encode the catalogue once"
-        return text
-
-
-def resolved_regime(regime: str, device: str) -> str:
-    """``auto`` as ``recsys train`` resolves it: full on a GPU, adapter elsewhere."""
-    if regime == "auto":
-        return "full" if device.startswith("cuda") else "adapter"
-    return regime
-
-
-def estimate_epoch(
-    runs_dir: str | os.PathLike, n_samples: int, config: TrainConfig, encode_seconds: float = 0.0
-) -> Estimate:
-    """Time per epoch: samples/s measured on earlier runs alike, else this CPU's figures.
-
-    ``n_samples`` bounds the training pairs per epoch from above (all interactions).
-    """
-    device = device_key(config.device)
-    regime = resolved_regime(config.regime_arg(), device)
-    rates: dict[int, list[float]] = {}  # by batch size: small batches pay a per-step overhead
-    for run in runs.list_runs(runs_dir):
-        run_dir = Path(run["path"])
-        status = runs.read_json(run_dir / runs.STATUS, default={}) or {}
-        if (
-            status.get("regime") == regime
-            and run["config"].get("model") == config.model
-            and device_of(run_dir, status) == device
-        ):
-            steps = runs.read_progress(run_dir / runs.PROGRESS, "step")
-            batch = int(run["config"].get("batch_size") or 0)
-            rates.setdefault(batch, []).extend(
-                s["samples_per_s"] for s in steps[1:] if s.get("samples_per_s")
-            )
-    batch = config.batch_size if rates.get(config.batch_size) else None
-    if batch is None and any(rates.values()):
-        batch = min((b for b in rates if rates[b]), key=lambda b: abs(b - config.batch_size))
-    if batch is not None:
-        rate = sorted(rates[batch])[len(rates[batch]) // 2]
-        basis = f"{rate:,.0f} samples/s measured on earlier {regime} runs at batch {batch}"
-        return Estimate(n_samples / rate, basis, encode_seconds)
-    family = regime.split("-")[0]
-    if device == "cpu" and config.model is None and family in CPU_SAMPLES_PER_S:
-        rate = CPU_SAMPLES_PER_S[family]
-        basis = f"{rate:,.0f} samples/s measured for {family} on this CPU"
-        return Estimate(n_samples / rate, basis, encode_seconds)
-    return Estimate(None, f"no measured figure for {regime} on {device} yet", encode_seconds)
-
-
-def encoding_seconds(texts: Sequence[str], model: str | None = None, max_length: int = 64) -> float:
-    """Time to encode ``texts`` once, or 0 when the encoder's disk cache already holds them.
-
-    Mirrors the cache key of :mod:`recsys.encoder` (fingerprint, ``max_length`` of training).
-    """
-    from recsys.encoder import DEFAULT_CACHE_DIR, model_fingerprint, resolve_model, texts_hash
-
-    try:
-        name = resolve_model(model)
-    except FileNotFoundError:
-        return len(texts) / ENCODE_TEXTS_PER_S
-    key = f"{model_fingerprint(name)}-{max_length}-{texts_hash(texts)}"
-    cached = (DEFAULT_CACHE_DIR / f"{key}.npy").exists()
-    return 0.0 if cached else len(texts) / ENCODE_TEXTS_PER_S
+# --------------------------------------------------------------------------- model folders
 
 
 def check_model_folder(path: str | os.PathLike) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys import jobs, runs
+from recsys import jobs, runs, timing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,11 +102,23 @@ def test_run_ids_sort_by_time_and_stay_inside_the_runs_folder(runs_dir):
 def test_source_becomes_train_arguments(tmp_path):
     run_dir = tmp_path / "r"
     argv = jobs.train_argv(run_dir, SAMPLE, jobs.TrainConfig(regime="top-N", top_layers=2))
-    assert argv[:3] == ["train", "--data", "sample"]
+    assert argv[:2] == ["train", "--data=sample"]
     assert argv[argv.index("--regime") + 1] == "top-2"
     assert "--model" not in argv
     ml = jobs.train_argv(run_dir, {"kind": "movielens", "path": "/d/ml"}, CPU)
-    assert ml[1:3] == ["--data", "/d/ml"]
+    assert ml[1] == "--data=/d/ml"
+
+
+def test_column_names_cannot_pose_as_options(tmp_path):
+    """Regression: a text column named like a flag must stay a value of --text-column."""
+    from recsys.cli import build_parser
+
+    source = {"kind": "upload", "interactions": "/u/i.csv", "items": "/u/t.csv",
+              "mapping": {"user": "--fresh"}, "text_columns": ["--fresh", "title"],
+              "options": {"duplicates": "drop"}}  # fmt: skip
+    args = build_parser().parse_args(jobs.train_argv(tmp_path, source, CPU))
+    assert args.text_column == ["--fresh", "title"] and args.column == ["user=--fresh"]
+    assert not args.fresh and args.duplicates == "drop" and args.interactions == Path("/u/i.csv")
 
 
 def test_launch_runs_in_background_and_poll_reads_progress_by_offset(runs_dir, stub):
@@ -223,16 +235,16 @@ def test_progress_reads_total_steps_and_eta():
         {"kind": "epoch", "epoch": 1, "step": 20, "best": True, "time": 2.0},
         {"kind": "step", "step": 30, "epoch": 2, "total_steps": 40, "eta_s": 75, "time": 3.0},
     ]
-    running = jobs.progress_of({"state": "running"}, steps, {"epochs": 2})
+    running = timing.progress_of({"state": "running"}, steps, {"epochs": 2})
     assert running.fraction == pytest.approx(0.75)
     assert running.text == "epoch 2/2 · step 30/40 · ETA 1m 15s" and running.best_epoch == 1
-    assert jobs.progress_of({"state": "finished"}, steps, {"epochs": 2}).fraction == 1.0
-    assert jobs.progress_of({"state": "created"}, [], {"epochs": 2}).fraction == 0.0
+    assert timing.progress_of({"state": "finished"}, steps, {"epochs": 2}).fraction == 1.0
+    assert timing.progress_of({"state": "created"}, [], {"epochs": 2}).fraction == 0.0
 
 
 def test_estimate_prefers_speed_measured_on_earlier_runs(runs_dir):
     adapter = jobs.TrainConfig(regime="adapter", device="cpu")
-    default = jobs.estimate_epoch(runs_dir, 55_000, adapter)
+    default = timing.estimate_epoch(runs_dir, 55_000, adapter)
     assert default.seconds == pytest.approx(100) and "this CPU" in str(default)
     for batch, rates in ((512, (5000, 900, 1000, 1100)), (64, (10, 110, 110))):
         folder = runs.RunFolder(runs_dir / jobs.new_run_id())
@@ -240,16 +252,16 @@ def test_estimate_prefers_speed_measured_on_earlier_runs(runs_dir):
         folder.write_status("finished", regime="adapter", device="x on CPU (2 threads)")
         for rate in rates:  # the first, warm-up record is skipped
             folder.log("step", step=1, samples_per_s=rate)
-    measured = jobs.estimate_epoch(runs_dir, 55_000, adapter, encode_seconds=16)
+    measured = timing.estimate_epoch(runs_dir, 55_000, adapter, encode_seconds=16)
     assert measured.seconds == pytest.approx(55) and "earlier adapter runs at batch 512" in str(
         measured
     )
-    small = jobs.estimate_epoch(
+    small = timing.estimate_epoch(
         runs_dir, 55_000, jobs.TrainConfig(regime="adapter", batch_size=32, device="cpu")
     )
     assert small.seconds == pytest.approx(500)  # the nearest batch size measured: 64
     assert "16s to encode the catalogue once" in str(measured)
-    gpu = jobs.estimate_epoch(runs_dir, 55_000, jobs.TrainConfig(regime="full", device="cuda"))
+    gpu = timing.estimate_epoch(runs_dir, 55_000, jobs.TrainConfig(regime="full", device="cuda"))
     assert gpu.seconds is None and "no measured figure for full on cuda:0" in str(gpu)
 
 

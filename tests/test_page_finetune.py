@@ -155,6 +155,7 @@ def test_browser_quick_run_progress_moves_and_finishes(app_server, page):
     expect(page.get_by_test_id("stDataFrame").first).to_contain_text("finished")
     assert_no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 2000})  # the whole page in one picture
+    expect(page.get_by_role("heading", name="Run history")).to_be_visible()
     screenshot(page, "finetune_page")
 
 
@@ -180,4 +181,5 @@ def test_browser_cancel_a_run_marks_it_cancelled(app_server, page):
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
     assert_no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 2000})
+    expect(page.get_by_role("heading", name="Run history")).to_be_visible()
     screenshot(page, "finetune_cancelled")
