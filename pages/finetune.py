@@ -21,10 +21,10 @@ POLL_S = 1.0
 WATCH = "finetune_watch"  # session state: per-run {"offset", "records"} read so far
 CONFIRM_DELETE = "finetune_confirm_delete"
 REGIMES = {
-    "auto": "auto (full on a GPU, a CPU-sized regime otherwise)",
+    "auto": "auto (full on a GPU, adapter on a CPU)",
     "full": "full: all layers",
     "top-N": "top-N: train the top N layers, cache the frozen ones",
-    "adapter": "adapter: frozen vectors + small head (seconds per epoch on CPU)",
+    "adapter": "adapter: frozen LM vectors + a small trained head (fastest on a CPU)",
 }
 STATE_LABELS = {"stopped": "cancelled", "stopping": "cancelling"}
 
@@ -132,7 +132,7 @@ def launch_section(data) -> None:
     try:
         model = model_choice()
     except ValueError as exc:  # a typed path outside the allowed folders, or not a model
-        st.error(str(exc))
+        st.error(md_text(exc))
         return
     config = config_form()
     config.model = model
@@ -146,7 +146,7 @@ def launch_section(data) -> None:
                 RUNS_DIR, st.session_state[common.SOURCE], config, dataset_name=data.name
             )
         except (jobs.Busy, ValueError) as exc:
-            st.error(str(exc))
+            st.error(md_text(exc))
         else:
             st.toast(f"Started run {run_id}")
             st.rerun()
@@ -222,13 +222,14 @@ def run_panel(run_id: str) -> None:
     stopping = not polled.ended and (run_dir / runs.STOP).exists()
     label = "cancelling" if stopping else STATE_LABELS.get(polled.state, polled.state)
 
-    st.subheader(f"Run {run_id}")
+    st.subheader(f"Run {md_text(run_id)}")
     st.progress(progress.fraction, text=f"{label} · {progress.text}")
     if polled.state == "failed":
-        st.error(f"Failed: {polled.message}")
+        st.error(f"Failed: {md_text(polled.message)}")
     elif polled.state == "stopped":
+        best = runs.RunFolder(run_dir).read_metrics().get("best_epoch")
         st.warning(
-            f"Cancelled. Its best model so far (epoch {progress.best_epoch}) stays usable."
+            f"Cancelled. Its best model so far (epoch {best}) stays usable."
             if has_model(run_dir)
             else "Cancelled before the first epoch ended: no validated model to use."
         )
@@ -326,7 +327,7 @@ def history_section(rows: list[dict]) -> None:
         help=None if usable else "This run has no trained model yet (no epoch finished).",
     ):
         st.session_state[common.ACTIVE_RUN] = picked
-        st.toast(f"Active model: run {picked}")
+        st.toast(f"Active model: run {md_text(picked)}")
         st.rerun()
     if c3.button("Delete…", key="ft_delete", width="stretch"):
         st.session_state[CONFIRM_DELETE] = picked
@@ -337,14 +338,14 @@ def confirm_delete() -> None:
     name = st.session_state.get(CONFIRM_DELETE)
     if not name:
         return
-    st.warning(f"Delete run {name} and all its files? This cannot be undone.")
+    st.warning(f"Delete run {md_text(name)} and all its files? This cannot be undone.")
     c1, c2, _ = st.columns([1, 1, 4])
     if c1.button("Yes, delete", type="primary", key="ft_delete_yes"):
         st.session_state[CONFIRM_DELETE] = None
         try:
             jobs.delete(RUNS_DIR, name)
         except (jobs.Busy, ValueError, FileNotFoundError) as exc:
-            st.error(str(exc))
+            st.error(md_text(exc))
             return
         if st.session_state[common.ACTIVE_RUN] == name:
             st.session_state[common.ACTIVE_RUN] = None

@@ -460,7 +460,7 @@ def history(runs_dir: str | os.PathLike) -> list[dict]:
                 "started": started,
             }
         )
-    return sorted(rows, key=lambda r: r["run"], reverse=True)
+    return sorted(rows, key=lambda r: (r["started"] or 0, r["run"]), reverse=True)
 
 
 def _known(config: dict) -> dict:

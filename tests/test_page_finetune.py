@@ -75,10 +75,11 @@ def test_renders_a_finished_run_with_charts_and_history(tmp_path):
 
 def test_renders_a_failed_run_with_its_reason(tmp_path):
     path = make_run(tmp_path / "runs", "20250101-120000-bbbbbb", "running", epochs=1, pid=2**22)
-    (path / jobs.LOG).write_text("Traceback (most recent call last):\nMemoryError: out of RAM\n")
+    reason = "MemoryError: out of RAM for [item](http://x.example)"
+    (path / jobs.LOG).write_text(f"Traceback (most recent call last):\n{reason}\n")
     at = run_page(tmp_path / "runs")
     assert not at.exception
-    assert any("MemoryError: out of RAM" in e.value for e in at.error)
+    assert any("MemoryError: out of RAM for \\[item\\]\\(http" in e.value for e in at.error)
     assert at.dataframe[0].value["state"].tolist() == ["failed"]
 
 
