@@ -40,7 +40,7 @@ from recsys.models.lm import profile_cosine  # noqa: E402
 
 ML_SMALL = REPO.parent / "shared/datasets/ml-latest-small"
 OUT = REPO / "bench/results/tradeoff.md"
-LOSSES = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+LOSSES = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3)
 GAMMAS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
 BETAS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
 

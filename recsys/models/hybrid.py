@@ -52,7 +52,7 @@ class Hybrid(Recommender):
         self,
         cf: str = "ease",
         lm: str = "lm",
-        max_accuracy_loss: float = 0.1,
+        max_accuracy_loss: float = 0.08,
         holdout: float = 0.1,
         cold_share: float = 0.3,
         seed: int = 0,
