@@ -272,7 +272,10 @@ def report(results: dict, args) -> str:
         "Seed = `BertForSequenceClassification` on (history titles, item) pairs, "
         "`padding='max_length'` 128, batch 16, AdamW 2e-5. Ours = two-tower, in-batch softmax; "
         "`setup` = catalogue encoding (cached on disk across runs) and, for top-N, the frozen "
-        "layers' outputs computed once. Peak RSS per case (own process, `ru_maxrss`).",
+        "layers' outputs computed once. Peak RSS per case (own process, `ru_maxrss`). "
+        "A seed sample is one (pair, label), half of them random negatives; one of ours is one "
+        "positive pair scored against the batch's other items (in-batch negatives). The seed loop "
+        "is reconstructed from its description (model class, padding, batch, optimiser).",
         "",
     ]
     return "\n".join(lines)
