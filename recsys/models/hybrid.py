@@ -63,7 +63,8 @@ class Hybrid(Recommender):
         """``blend`` fixes {"w": [w_head, w_tail, w_cold], "c": [0, c_tail, c_cold]}, no tuning."""
         self.cf, self.lm, self.holdout, self.cold_share = cf, lm, holdout, cold_share
         self.max_accuracy_loss = max_accuracy_loss
-        self.seed, self.cf_params, self.lm_params = seed, cf_params or {}, lm_params or {}
+        self.seed, self.cf_params = seed, cf_params or {}
+        self.lm_params = {"debias": 0.0, **(lm_params or {})} if lm == "lm" else lm_params or {}
         self.blend = blend
 
     # -- fitting ------------------------------------------------------------------------------

@@ -27,16 +27,23 @@ class LMRecommender(Recommender):
 
     Keyword arguments are :class:`~recsys.finetune.FinetuneConfig` fields (``regime``,
     ``epochs``, ``device``, ...). With ``run_dir`` the training is logged and checkpointed there.
+
+    ``debias`` = alpha ranks by u.v / tau - alpha * log Q(i), Q = smoothed training share: with the
+    logQ-corrected loss u.v / tau estimates log p(i | u) up to a constant, popularity included, so
+    alpha = 1 ranks by pointwise mutual information (the user's lift for the item) and alpha = 0 by
+    the plain conditional. Cold items count as seen zero times.
     """
 
     name = "lm"
     param_grid: ClassVar[dict[str, list]] = {}
 
-    def __init__(self, seed: int = 0, run_dir: str | Path | None = None, **config) -> None:
+    def __init__(
+        self, seed: int = 0, run_dir: str | Path | None = None, debias: float = 0.0, **config
+    ) -> None:
         from recsys.finetune import FinetuneConfig
 
         self.config = FinetuneConfig(seed=seed, **config)
-        self.run_dir = run_dir
+        self.run_dir, self.debias = run_dir, debias
 
     def _fit(self, data: TrainData) -> None:
         from recsys.finetune import finetune
@@ -56,8 +63,12 @@ class LMRecommender(Recommender):
             resume=False,
         )
 
+        counts = np.asarray(self.train_.sum(axis=0)).ravel()
+        self.log_q_ = np.log((counts + 1.0) / (counts.sum() + len(counts))).astype(np.float32)
+
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return self.result_.score(history)
+        logits = self.result_.score(history) / self.config.temperature
+        return logits - self.debias * self.log_q_[None, :] if self.debias else logits
 
 
 class ContentRecommender(Recommender):
