@@ -79,25 +79,9 @@ def blend_parts(models: Mapping[str, tuple[Recommender | _Scored, float]]) -> Pa
 
 
 def hybrid_parts(model) -> PartScorer:
-    """A fitted :class:`~recsys.models.hybrid.Hybrid` as ``a_b z_cf + w_b z_lm + c_b``, one part
-    per term; their sum is exactly the hybrid's score."""
-    from recsys.models.hybrid import standardise
-
-    bands = model.groups_  # (I,) the hybrid's own bands, from its training counts
-    a = np.array([1.0, 1.0, 0.0], dtype=np.float32)[bands]  # cold items: no collaborative term
-    w = np.asarray(model.blend_["w"], dtype=np.float32)[bands]
-    c = np.asarray(model.blend_["c"], dtype=np.float32)[bands]
-
-    def score(users: np.ndarray, history: sp.csr_matrix) -> dict[str, np.ndarray]:
-        z_cf = standardise(model.cf_.score(users, history))  # (B, I)
-        z_lm = standardise(model.lm_.score(users, history))
-        return {
-            "collaborative": a * z_cf,
-            "language_model": w * z_lm,
-            "band_offset": np.broadcast_to(c, z_cf.shape).copy(),
-        }
-
-    return score
+    """A fitted :class:`~recsys.models.hybrid.Hybrid` split into its own terms (collaborative,
+    language model, band offset); their sum is exactly the hybrid's score."""
+    return model.parts
 
 
 def run_language_model(run_dir: str | Path, item_ids: np.ndarray) -> Scores:
