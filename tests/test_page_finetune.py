@@ -132,6 +132,9 @@ def fill_form(page, regime: str, epochs: int, batch: int, max_steps: int) -> Non
     steps.fill(str(max_steps))
     steps.press("Enter")
     expect(steps).to_have_value(str(max_steps))
+    # Let the reruns these edits trigger finish before Launch is clicked: a click that lands
+    # while a rerun is in flight was lost on a loaded machine.
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
 
 
 def open_page(page, url: str) -> None:
