@@ -193,7 +193,8 @@ class Encoder:
     def _setup(self, device, max_length, batch_size, cache_dir) -> None:
         self.device = pick_device(device)
         self.model.to(self.device).eval()
-        self.max_length, self.batch_size = max_length, batch_size
+        limit = getattr(self.model.config, "max_position_embeddings", None) or max_length
+        self.max_length, self.batch_size = min(max_length, limit), batch_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._fingerprint: str | None = None
 

@@ -146,3 +146,22 @@ def test_regimes_resolve():
     assert resolve_regime("top-2", torch.device("cpu")) == "top-2"
     with pytest.raises(ValueError):
         resolve_regime("top-0", torch.device("cpu"))
+
+
+def test_train_subcommand_writes_a_run_folder_and_resumes_after_stop(tmp_path):
+    from recsys.cli import main
+
+    run_dir = tmp_path / "run"
+    model = str(tiny_model_dir(tmp_path))
+    argv = ["train", "--data", "sample", "--run-dir", str(run_dir), "--regime", "adapter",
+            "--model", model, "--epochs", "1", "--max-steps", "2"]  # fmt: skip
+    RunFolder(run_dir).create({"dataset": "sample shop"})  # as the dashboard's launcher does
+    RunFolder(run_dir).request_stop()  # cancelled before it started
+    assert main(argv) == 0
+    assert runs.read_status(run_dir)["state"] == "stopped"
+    assert main(argv) == 0  # the same command resumes; the stale STOP no longer applies
+    status = runs.read_status(run_dir)
+    assert status["state"] == "finished" and status["step"] == 2
+    config = RunFolder(run_dir).read_config()
+    assert config["dataset"] == "sample shop" and config["regime"] == "adapter"
+    assert RunFolder(run_dir).load_item_embeddings()[0].shape[0] == config["items"]
