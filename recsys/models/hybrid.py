@@ -60,7 +60,7 @@ class Hybrid(Recommender):
         lm_params: dict | None = None,
         blend: dict | None = None,
     ) -> None:
-        """``blend`` fixes {"w": [w_head, w_tail, w_cold], "c": [0, c_tail, c_cold]}, no tuning."""
+        """``blend`` fixes {"w": [w_b], "c": [0, c_tail, c_cold], "d": [0, d_tail, d_cold]}."""
         self.cf, self.lm, self.holdout, self.cold_share = cf, lm, holdout, cold_share
         self.max_accuracy_loss = max_accuracy_loss
         self.seed, self.cf_params = seed, cf_params or {}
