@@ -251,9 +251,15 @@ def grid(name: str) -> list[dict]:
 def tune(
     name: str, experiment: Experiment, protocol: Protocol, progress: Progress | None = None
 ) -> tuple[dict, list[dict]]:
-    """Best hyper-parameters of ``name`` on validation (first in grid order on ties), and trials."""
+    """Best hyper-parameters of ``name`` on validation (first in grid order on ties), and trials.
+
+    A grid of one combination (or none) has nothing to choose: no validation fit is spent on it.
+    """
+    candidates = grid(name)
+    if len(candidates) <= 1:
+        return (dict(candidates[0]) if candidates else {}), []
     trials = []
-    for params in grid(name):
+    for params in candidates:
         metrics, _, _ = fit_and_score(name, params, experiment.tuning, experiment.index, protocol)
         trials.append({"params": params, protocol.metric: metrics[protocol.metric]})
         if progress:

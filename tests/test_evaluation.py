@@ -116,6 +116,25 @@ def test_tuning_fits_on_fit_train_and_keeps_the_best_validation_score(blocks, mo
     assert fits == [(False, 150), (True, 150), (False, 150), (True, 180)]
 
 
+def test_a_single_combination_grid_spends_no_validation_fit(blocks, monkeypatch):
+    fits: list[int] = []
+
+    class Once(MostPop):
+        param_grid: ClassVar[dict[str, list]] = {"only": [3]}
+
+        def __init__(self, only: int = 0) -> None:
+            self.only = only
+
+        def _fit(self, data) -> None:
+            super()._fit(data)
+            fits.append(int(data.matrix.sum()))
+
+    monkeypatch.setitem(MODELS, "once", Once)
+    result = evaluate(blocks, ["once"]).models[0]
+    assert result.params == {"only": 3} and result.trials == []
+    assert fits == [180]  # the final fit on train only
+
+
 def test_fixed_params_skip_tuning(blocks):
     result = evaluate(blocks, ["ease"], params={"ease": {"lambda_": 7.0}}).models[0]
     assert result.params == {"lambda_": 7.0} and result.trials == []
