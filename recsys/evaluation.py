@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from recsys import popularity
 from recsys.data import Dataset, is_movielens, load, load_movielens
 from recsys.matrix import Index
-from recsys.metrics import evaluate_topk
+from recsys.metrics import evaluate_by_band, evaluate_topk
 from recsys.models import TrainData, make_model
 from recsys.split import Split, SplitKind, make_split
 
@@ -130,7 +130,11 @@ class Results:
         )
 
     def to_markdown(self) -> str:
-        return markdown_table(self.models, self.protocol.ks)
+        return (
+            markdown_table(self.models, self.protocol.ks) + "\n\nBy popularity band (test "
+            "items of that band only; share = share of list slots):\n\n"
+            + band_table(self.models, max(self.protocol.ks))
+        )
 
 
 # --- preparing the data --------------------------------------------------------------------------
@@ -231,7 +235,13 @@ def fit_and_score(
     users = stage.users
     top = recommend_all(model, users, max(protocol.ks))
     done = time.perf_counter()
-    metrics = evaluate_topk(top, stage.holdout[users], stage.counts, stage.groups, protocol.ks)
+    held = stage.holdout[users]
+    metrics = evaluate_topk(top, held, stage.counts, stage.groups, protocol.ks)
+    # Every figure also per popularity band, as "head:recall@20", "cold:ndcg@10", ...
+    for band, values in evaluate_by_band(
+        top, held, stage.counts, stage.groups, protocol.ks
+    ).items():
+        metrics.update({f"{band}:{key}": value for key, value in values.items()})
     return metrics, fitted - start, done - fitted
 
 
@@ -370,6 +380,20 @@ def markdown_table(results: Sequence[ModelResult], ks: Sequence[int]) -> str:
         cells = [r.model] + [_fmt(r.metrics.get(key, math.nan)) for _, key in cols]
         cells += [f"{r.seconds:.1f}", _fmt_params(r.params)]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def band_table(results: Sequence[ModelResult], k: int) -> str:
+    """One row per (model, band): recall, NDCG, hit rate on that band's test items, slot share."""
+    keys = [f"recall@{k}", f"ndcg@{k}", f"hit_rate@{k}", f"share@{k}"]
+    lines = ["| model | band | " + " | ".join(keys) + " | users |",
+             "|---|---|" + "---:|" * (len(keys) + 1)]  # fmt: skip
+    for r in results:
+        for band in ("head", "tail", "cold"):
+            cells = [_fmt(r.metrics.get(f"{band}:{key}", math.nan)) for key in keys]
+            users = r.metrics.get(f"{band}:n_users", math.nan)
+            users_cell = "–" if math.isnan(users) else f"{users:.0f}"
+            lines.append(f"| {r.model} | {band} | " + " | ".join(cells) + f" | {users_cell} |")
     return "\n".join(lines)
 
 

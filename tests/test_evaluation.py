@@ -174,3 +174,15 @@ def test_movielens_text_drops_users_own_held_out_tags(ml_small):
     assert once["tag"] in full.items.loc[pos, "tags"].split("|")
     kept = load_movielens(ml_small, tag_exclude=held).items.loc[pos, "tags"]
     assert once["tag"] not in kept.split("|")
+
+
+def test_every_figure_is_also_broken_down_by_band(blocks):
+    results = evaluate(blocks, ["mostpop"])
+    metrics = results.models[0].metrics
+    for band in ("head", "tail", "cold"):
+        assert f"{band}:recall@10" in metrics and f"{band}:share@10" in metrics
+    shares = [metrics[f"{band}:share@10"] for band in ("head", "tail", "cold")]
+    assert sum(shares) == pytest.approx(1.0)
+    assert shares[0] == pytest.approx(1 - metrics["aplt@10"])  # non-head slots = APLT
+    assert shares[2] == 0.0  # MostPop never lists an item without interactions
+    assert "| mostpop | head |" in results.to_markdown()
