@@ -15,6 +15,7 @@ import streamlit as st
 
 from recsys import popularity
 from recsys.data import DataError, Dataset, is_movielens, load_movielens, load_sample, load_table
+from recsys.runs import atomic_write_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 UPLOAD_DIR = REPO / ".cache" / "uploads"
@@ -93,9 +94,7 @@ def save_upload(name: str, data: bytes) -> Path:
     UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
     path = UPLOAD_DIR / (hashlib.sha256(data).hexdigest()[:32] + suffix)
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write_bytes(path, data)  # two sessions uploading the same file never collide
     return path
 
 

@@ -255,8 +255,7 @@ class Encoder:
     def cache_path(self, texts: Sequence[str]) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = f"{self.fingerprint}-{self.max_length}-{texts_hash(texts)}"
-        return self.cache_dir / f"{key}.npy"  # same key as encode_items computes
+        return cache_file(self.cache_dir, self.fingerprint, self.max_length, texts)
 
     def encode_cached(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Like :meth:`encode`, but reuse ``<cache_dir>/<key>.npy`` when the texts are unchanged."""
@@ -274,6 +273,13 @@ class Encoder:
         return vecs
 
 
+def cache_file(
+    cache_dir: str | os.PathLike, fingerprint: str, max_length: int, texts: Sequence[str]
+) -> Path:
+    """Where the vectors of ``texts`` under one model and ``max_length`` are cached (one key)."""
+    return Path(cache_dir) / f"{fingerprint}-{max_length}-{texts_hash(texts)}.npy"
+
+
 def encode_items(
     texts: Sequence[str],
     model: str | os.PathLike | None = None,
@@ -285,8 +291,7 @@ def encode_items(
     """(N, D) unit vectors of ``texts``; a cache hit loads no model at all."""
     name = resolve_model(model)
     if cache_dir is not None and Path(name).is_dir():
-        key = f"{model_fingerprint(name)}-{max_length}-{texts_hash(texts)}"
-        path = Path(cache_dir) / f"{key}.npy"
+        path = cache_file(cache_dir, model_fingerprint(name), max_length, texts)
         if path.exists():
             return np.load(path, allow_pickle=False)
     encoder = Encoder(name, device=device, max_length=max_length, cache_dir=cache_dir)

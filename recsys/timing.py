@@ -134,14 +134,13 @@ def estimate_epoch(
 def encoding_seconds(texts: Sequence[str], model: str | None = None, max_length: int = 64) -> float:
     """Time to encode ``texts`` once, or 0 when the encoder's disk cache already holds them.
 
-    Mirrors the cache key of :mod:`recsys.encoder` (fingerprint, ``max_length`` of training).
+    Uses the cache key of :mod:`recsys.encoder` (fingerprint, ``max_length`` of training).
     """
-    from recsys.encoder import DEFAULT_CACHE_DIR, model_fingerprint, resolve_model, texts_hash
+    from recsys.encoder import DEFAULT_CACHE_DIR, cache_file, model_fingerprint, resolve_model
 
     try:
         name = resolve_model(model)
     except FileNotFoundError:
         return len(texts) / ENCODE_TEXTS_PER_S
-    key = f"{model_fingerprint(name)}-{max_length}-{texts_hash(texts)}"
-    cached = (DEFAULT_CACHE_DIR / f"{key}.npy").exists()
+    cached = cache_file(DEFAULT_CACHE_DIR, model_fingerprint(name), max_length, texts).exists()
     return 0.0 if cached else len(texts) / ENCODE_TEXTS_PER_S
