@@ -19,6 +19,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from recsys import popularity
 from recsys.models.base import Recommender, TrainData
 
 
@@ -31,17 +32,27 @@ class LMRecommender(Recommender):
     ``debias`` = alpha ranks by u.v / tau - alpha * log Q(i), Q = smoothed training share: with the
     logQ-corrected loss u.v / tau estimates log p(i | u) up to a constant, popularity included, so
     alpha = 1 ranks by pointwise mutual information (the user's lift for the item) and alpha = 0 by
-    the plain conditional. Cold items count as seen zero times.
+    the plain conditional. Cold items count as seen zero times, so a large alpha fills lists with
+    cold items and starves the tail. ``debias="band"`` is popularity-neutral instead: scores are
+    z-standardised within each popularity band (head = top 20% by training count, tail, cold), so
+    each band's best items compete on one scale and take slots by how strongly the user's vector
+    points at them, not by how popular their band is.
     """
 
     name = "lm"
     param_grid: ClassVar[dict[str, list]] = {}
 
     def __init__(
-        self, seed: int = 0, run_dir: str | Path | None = None, debias: float = 0.0, **config
+        self,
+        seed: int = 0,
+        run_dir: str | Path | None = None,
+        debias: float | Literal["band"] = 0.0,
+        **config,
     ) -> None:
         from recsys.finetune import FinetuneConfig
 
+        if isinstance(debias, str) and debias != "band":
+            raise ValueError(f"debias must be a number or 'band', got {debias!r}")
         self.config = FinetuneConfig(seed=seed, **config)
         self.run_dir, self.debias = run_dir, debias
 
@@ -65,9 +76,12 @@ class LMRecommender(Recommender):
 
         counts = np.asarray(self.train_.sum(axis=0)).ravel()
         self.log_q_ = np.log((counts + 1.0) / (counts.sum() + len(counts))).astype(np.float32)
+        self.groups_ = popularity.groups(counts.astype(np.int64), "top_share", 0.2)
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         logits = self.result_.score(history) / self.config.temperature
+        if isinstance(self.debias, str):
+            return band_neutral(logits, self.groups_)
         return logits - self.debias * self.log_q_[None, :] if self.debias else logits
 
 
@@ -115,6 +129,13 @@ class EaseContent(Recommender):
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         cf = self.ease_.score(users, history)
         return cf + self.gamma * profile_cosine(history, self.vectors_)
+
+
+def band_neutral(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(B, I) scores z-standardised within each popularity band (see ``debias="band"``)."""
+    from recsys.models.hybrid import standardise
+
+    return standardise(scores, groups)
 
 
 def item_vectors(texts, model=None, device=None, cache_dir=None) -> np.ndarray:
