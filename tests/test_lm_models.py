@@ -49,7 +49,8 @@ def test_hybrid_tunes_a_blend_and_splits_into_parts(tmp_path, block_matrix):
     text = ["red apple song"] * 5 + ["blue sky film"] * 5 + ["red apple movie", "blue sky movie"]
     lm_params = dict(model=str(tiny_model_dir(tmp_path)), dim=16, epochs=2, cache_dir=None)
     model = Hybrid(lm_params=lm_params, holdout=0.25).fit(TrainData(block_matrix, text))
-    assert set(model.blend_) == {"w", "c", "d"} and len(model.blend_["c"]) == 3
+    assert set(model.blend_) == {"w", "c", "d", "e"} and len(model.blend_["c"]) == 3
+    assert "content" in model.parts(np.arange(2), block_matrix[:2])  # the lexical term
     users = np.arange(4)
     parts = model.parts(users, block_matrix[users])
     np.testing.assert_allclose(sum(parts.values()), model.score(users), rtol=1e-5, atol=1e-5)
@@ -75,3 +76,38 @@ def test_tail_affinity_and_rare_items_holdout():
     fit2, held2 = rare_items_holdout(fit, held, share=1.0, seed=0)
     assert (fit2 + held2 - fit).nnz == 0
     assert fit2[:, [1, 3]].nnz == 0 and fit2[:, 0].nnz == 3  # rare items moved, popular kept
+
+
+def test_lm_band_neutral_ranking_standardises_each_popularity_band(tmp_path, block_matrix):
+    text = ["red apple song"] * 5 + ["blue sky film"] * 5 + ["red apple movie", "blue sky movie"]
+    model = make_model("lm", model=str(tiny_model_dir(tmp_path)), dim=16, epochs=1,
+                       cache_dir=None, debias="band")  # fmt: skip
+    model.fit(TrainData(block_matrix, text))
+    scores = model.score(np.arange(3))
+    for band in np.unique(model.groups_):
+        cols = scores[:, model.groups_ == band]
+        if cols.shape[1] > 1 and cols.std() > 0:
+            np.testing.assert_allclose(cols.mean(axis=1), 0.0, atol=1e-4)
+            np.testing.assert_allclose(cols.std(axis=1), 1.0, atol=1e-3)
+    model.debias = 0.0
+    raw = model.score(np.arange(3))
+    assert not np.allclose(raw, scores)
+
+
+def test_user_features_and_offsets_move_slots_per_user():
+    from recsys.models.hybrid import offsets, user_features
+
+    groups = np.array([0, 1, 2], dtype=np.int8)
+    history = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]], np.float32))
+    np.testing.assert_allclose(user_features(history, groups), [[0.5, np.log(3)], [0, np.log(2)]])
+    features = np.array([[1.0, 2.0], [-1.0, 0.0]], np.float32)
+    blend = {"c": [0.0, -1.0, -2.0], "d": [0.0, 1.0, 0.5], "e": [0.0, 0.0, 1.0]}
+    np.testing.assert_allclose(offsets(groups, blend, features, 2),
+                               [[0, 0, 0.5], [0, -2, -2.5]])  # fmt: skip
+
+
+def test_lm_rejects_an_unknown_debias_mode():
+    import pytest
+
+    with pytest.raises(ValueError, match="debias"):
+        make_model("lm", debias="popular")
