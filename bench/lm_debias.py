@@ -55,8 +55,9 @@ def main() -> int:
         rows.append((label, "band-neutral", *[m[k] for k in KEYS]))
         print(rows[-1], file=sys.stderr, flush=True)
 
+    frozen = "content (frozen MiniLM, mean profile)"
     for label, model in (("tfidf", make_model("tfidf").fit(data)),
-                         ("content (frozen MiniLM, mean profile)", make_model("content").fit(data))):  # fmt: skip
+                         (frozen, make_model("content").fit(data))):  # fmt: skip
         row(label, "raw", model)
         neutral_row(label, model)
     lm = make_model("lm").fit(data)

@@ -147,8 +147,9 @@ class Hybrid(Recommender):
         """Search the blend again for another ``max_accuracy_loss`` (no refit); sets ``blend_``.
 
         The most accurate blend (best random trial or the collaborative blend, then coordinate
-        ascent); then the best tail-cold geometric mean whose recall@20 stays above the accuracy floor
-        (best random trial above it, then coordinate ascent). Random trials are measured once.
+        ascent; kept for later calls); then the best tail-cold geometric mean whose recall@20
+        stays above the accuracy floor (best trial above it, then coordinate ascent). Random
+        trials are measured once, at fit time.
         """
         measure = self.measure_
         trials = list(self.random_trials_)
