@@ -6,7 +6,7 @@ model's score. Part names are shared with the explanations: ``collaborative``, `
 
 * :func:`model_parts` — any :class:`~recsys.models.base.Recommender` as one part.
 * :func:`blend_parts` — several models, each scaled by the user's best score, then weighted.
-* :func:`hybrid_parts` — :class:`recsys.models.hybrid.Hybrid` split exactly into its three terms.
+* :func:`hybrid_parts` — :class:`recsys.models.hybrid.Hybrid` split exactly into its terms.
 * :func:`run_language_model` — the fine-tuned language model of a run folder, without retraining.
 * :func:`fit_scorer` — the page's model choices, fitted and turned into a scorer.
 """
@@ -80,7 +80,7 @@ def blend_parts(models: Mapping[str, tuple[Recommender | _Scored, float]]) -> Pa
 
 def hybrid_parts(model) -> PartScorer:
     """A fitted :class:`~recsys.models.hybrid.Hybrid` split into its own terms (collaborative,
-    language model, band offset); their sum is exactly the hybrid's score."""
+    language model, lexical ``content`` when on, band offset); their sum is exactly its score."""
     return model.parts
 
 
