@@ -50,7 +50,8 @@ def test_hybrid_tunes_a_blend_and_splits_into_parts(tmp_path, block_matrix):
     lm_params = dict(model=str(tiny_model_dir(tmp_path)), dim=16, epochs=2, cache_dir=None)
     model = Hybrid(lm_params=lm_params, holdout=0.25).fit(TrainData(block_matrix, text))
     assert set(model.blend_) == {"w", "c", "d", "e"} and len(model.blend_["c"]) == 3
-    assert "content" in model.parts(np.arange(2), block_matrix[:2])  # the lexical term
+    lexical = model.parts(np.arange(2), block_matrix[:2])["content"]  # the lexical term
+    assert (lexical[:, model.groups_ == 0] == 0).all()  # head items: collaborative + LM only
     users = np.arange(4)
     parts = model.parts(users, block_matrix[users])
     np.testing.assert_allclose(sum(parts.values()), model.score(users), rtol=1e-5, atol=1e-5)

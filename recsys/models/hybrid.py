@@ -7,14 +7,14 @@ from training counts)::
     score(u, i) = a_b * z_cf(u, i) + w_b * z_text(u, i) + c_b + d_b * t_u + e_b * n_u
 
 with a_head = a_tail = 1 and a_cold = 0 (cold items have no collaborative score), c_head = d_head =
-e_head = 0, and z standardised within each band, so the top of every band sits on one scale.
-z_text = the LM's z plus ``lexical`` times TF-IDF's z, re-standardised: dense and sparse text
-matching together (a title word or tag shared exactly is evidence the sentence vector blurs;
-``lexical=0`` is the LM alone). The offsets c_b decide how many slots each band earns, the weights
-w_b how each band is ordered, so cold items (text only) compete fairly with head items. Two user
-features, standardised over training users, move slots per user: t_u, the long-tail affinity (share
-of the history outside the head), and n_u, log history length (a long history spends a slot on a
-cold item at a smaller cost in recall).
+e_head = 0, and z standardised within each band, so the top of every band sits on one scale. z_text
+= the LM's z plus, on tail and cold items, ``lexical`` times TF-IDF's z, re-standardised: dense and
+sparse text matching together where collaborative evidence is thin (a title word or tag shared
+exactly is evidence the sentence vector blurs; ``lexical=0`` is the LM alone). The offsets c_b
+decide how many slots each band earns, the weights w_b how each band is ordered, so cold items (text
+only) compete fairly with head items. Two user features, standardised over training users, move
+slots per user: t_u, the long-tail affinity (share of the history outside the head), and n_u, log
+history length (a long history spends a slot on a cold item at a smaller cost in recall).
 
 Tuning on validation: a seeded random search over the blend box, refined by coordinate ascent,
 first for the most accurate blend (recall@20), then for the best worse-off long-tail band (the
@@ -147,10 +147,10 @@ class Hybrid(Recommender):
     def retune(self, max_accuracy_loss: float) -> list:
         """Search the blend again for another ``max_accuracy_loss`` (no refit); sets ``blend_``.
 
-        The most accurate blend (best random trial or the collaborative blend, then coordinate
-        ascent; kept for later calls); then the best worse-off long-tail band whose recall@20
-        stays above the accuracy floor (best trial above it, then coordinate ascent). Random
-        trials are measured once, at fit time.
+        The most accurate blend (coordinate ascent from the collaborative blend and from the best
+        random trial, the better kept for later calls); then the best worse-off long-tail band whose
+        recall@20 stays above the accuracy floor (best trial above it, then coordinate ascent).
+        Random trials are measured once, at fit time.
         """
         measure = self.measure_
         trials = list(self.random_trials_)
@@ -158,8 +158,11 @@ class Hybrid(Recommender):
         r0, t0 = measure(start)
         trials.append({**start, "recall": r0, "long_tail": t0})
         if getattr(self, "accurate_", None) is None:  # the same for every max_accuracy_loss
-            best = max(trials, key=lambda x: x["recall"])
-            self.accurate_ = _ascend(_blend_of(best), measure, lambda r, t: r, trials)
+            best = max(self.random_trials_, key=lambda x: x["recall"])
+            self.accurate_ = max(  # ascents from the collaborative blend and the best random one
+                (_ascend(_blend_of(b), measure, lambda r, t: r, trials) for b in (start, best)),
+                key=lambda found: found[1][0],
+            )
         blend, (recall, _) = self.accurate_
         floor = (1.0 - max_accuracy_loss) * recall
 
@@ -182,6 +185,7 @@ class Hybrid(Recommender):
         if self.lexical_ is None:
             return z_lm, np.zeros_like(z_lm)
         z_lex = self.lexical * standardise(self.lexical_.score(users, history), groups)
+        z_lex[:, groups == HEAD] = 0.0  # the head has collaborative evidence; word overlap is noise
         std = np.ones_like(z_lm)
         for band in np.unique(groups):
             cols = groups == band
