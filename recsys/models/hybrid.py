@@ -124,7 +124,8 @@ class Hybrid(Recommender):
         exclude(z_cf, train[users])  # -inf propagates through the blend: seen items stay out
         counts = np.asarray(train.sum(axis=0)).ravel()
         raw = user_features(train[users], groups)
-        self.user_stats_ = (raw.mean(axis=0), np.where(raw.std(axis=0) > 0, raw.std(axis=0), 1.0))
+        std = raw.std(axis=0)
+        self.user_stats_ = (raw.mean(axis=0), np.where(std > 1e-4, std, 1.0))  # flat: no slope
         features = self._standard_features(raw)
         k = min(20, len(groups))
 
@@ -132,8 +133,10 @@ class Hybrid(Recommender):
             top, _ = top_k(blend_scores(z_cf, z_lm, groups, blend, features), k)
             m = metrics.evaluate_topk(top, held[users], counts, groups, (k,))
             bands = metrics.evaluate_by_band(top, held[users], counts, groups, (k,))
-            tail, cold = (np.nan_to_num(bands[b][f"recall@{k}"]) for b in ("tail", "cold"))
-            return float(m[f"recall@{k}"]), float(min(tail, cold) + 0.1 * max(tail, cold))
+            # bands without held-out items (NaN) are left out; none measured: no long-tail gain
+            found = [v for b in ("tail", "cold") if np.isfinite(v := bands[b][f"recall@{k}"])]
+            long_tail = min(found) + 0.1 * max(found) if found else 0.0
+            return float(m[f"recall@{k}"]), float(long_tail)
 
         self.measure_, self.accurate_ = measure, None
         rng = np.random.default_rng(self.seed)
@@ -153,17 +156,19 @@ class Hybrid(Recommender):
         Random trials are measured once, at fit time.
         """
         measure = self.measure_
-        trials = list(self.random_trials_)
         start = {"w": [0.0, 0.0, 1.0], "c": [0.0, 0.0, -9.0], "d": [0.0] * 3, "e": [0.0] * 3}
         r0, t0 = measure(start)
-        trials.append({**start, "recall": r0, "long_tail": t0})
+        # Ties go to the earlier candidate: the collaborative blend, then the accurate one, then
+        # random ones, so a holdout that cannot tell blends apart never picks a random corner.
+        trials = [{**start, "recall": r0, "long_tail": t0}]
         if getattr(self, "accurate_", None) is None:  # the same for every max_accuracy_loss
             best = max(self.random_trials_, key=lambda x: x["recall"])
             self.accurate_ = max(  # ascents from the collaborative blend and the best random one
                 (_ascend(_blend_of(b), measure, lambda r, t: r, trials) for b in (start, best)),
                 key=lambda found: found[1][0],
             )
-        blend, (recall, _) = self.accurate_
+        blend, (recall, long_tail) = self.accurate_
+        trials += [{**blend, "recall": recall, "long_tail": long_tail}, *self.random_trials_]
         floor = (1.0 - max_accuracy_loss) * recall
 
         def objective(r: float, t: float) -> float:
