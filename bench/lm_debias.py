@@ -40,26 +40,24 @@ def main() -> int:
     data = TrainData(st.train, st.text, exp.index.item_ids, {})
     rows = []
 
-    def row(label, ranking, model):
-        top = recommend_all(model, st.users, 20)
+    def row(label, ranking, model, neutral=False):
+        """One table row; ``neutral`` ranks ``model``'s scores band-neutral instead of raw."""
+        if neutral:
+            history = st.train[st.users]
+            scores = band_neutral(model.score(st.users, history), st.groups)
+            exclude(scores, history)
+            top, _ = top_k(scores, 20)
+        else:
+            top = recommend_all(model, st.users, 20)
         m = evaluate_topk(top, st.holdout[st.users], st.counts, st.groups, (20,))
         rows.append((label, ranking, *[m[k] for k in KEYS]))
-        print(rows[-1], file=sys.stderr, flush=True)
-
-    def neutral_row(label, model):
-        users, history = st.users, st.train[st.users]
-        scores = band_neutral(model.score(users, history), st.groups)
-        exclude(scores, history)
-        top, _ = top_k(scores, 20)
-        m = evaluate_topk(top, st.holdout[users], st.counts, st.groups, (20,))
-        rows.append((label, "band-neutral", *[m[k] for k in KEYS]))
         print(rows[-1], file=sys.stderr, flush=True)
 
     frozen = "content (frozen MiniLM, mean profile)"
     for label, model in (("tfidf", make_model("tfidf").fit(data)),
                          (frozen, make_model("content").fit(data))):  # fmt: skip
         row(label, "raw", model)
-        neutral_row(label, model)
+        row(label, "band-neutral", model, neutral=True)
     lm = make_model("lm").fit(data)
     for alpha in ALPHAS:
         lm.debias = alpha

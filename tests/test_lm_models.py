@@ -112,3 +112,12 @@ def test_lm_rejects_an_unknown_debias_mode():
 
     with pytest.raises(ValueError, match="debias"):
         make_model("lm", debias="popular")
+
+
+def test_hybrid_retune_does_not_depend_on_earlier_budgets(block_matrix):
+    text = ["red apple song"] * 5 + ["blue sky film"] * 5 + ["red apple movie", "blue sky movie"]
+    model = Hybrid(lm="tfidf", holdout=0.25, random_trials=40).fit(TrainData(block_matrix, text))
+    first = model.blend_
+    model.retune(0.5)
+    model.retune(0.08)
+    assert model.blend_ == first

@@ -51,10 +51,10 @@ LENGTH_SLOPES = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 SEARCH = (("w", 0, WEIGHTS), ("c", 1, OFFSETS), ("w", 1, WEIGHTS), ("d", 1, SLOPES),
           ("e", 1, LENGTH_SLOPES), ("c", 2, OFFSETS), ("w", 2, WEIGHTS[1:]), ("d", 2, SLOPES),
           ("e", 2, LENGTH_SLOPES))  # fmt: skip
-# The random search's box: (parameter, band) -> (low, high), or a tuple of choices.
-BOX = {("w", 0): WEIGHTS[:5], ("w", 1): WEIGHTS[:5], ("w", 2): WEIGHTS[1:5],
-       ("c", 1): (-4.0, 1.0), ("c", 2): (-7.0, 0.0), ("d", 1): (0.0, 3.0), ("d", 2): (0.0, 5.0),
-       ("e", 1): (-1.0, 2.0), ("e", 2): (-1.0, 3.0)}  # fmt: skip
+# The random search's box, (parameter, band) -> candidates to choose from / (low, high) to draw in.
+BOX_CHOICES = {("w", 0): WEIGHTS[:5], ("w", 1): WEIGHTS[:5], ("w", 2): WEIGHTS[1:5]}
+BOX_RANGES = {("c", 1): (-4.0, 1.0), ("c", 2): (-7.0, 0.0), ("d", 1): (0.0, 3.0),
+              ("d", 2): (0.0, 5.0), ("e", 1): (-1.0, 2.0), ("e", 2): (-1.0, 3.0)}  # fmt: skip
 RANDOM_TRIALS = 400
 
 
@@ -127,12 +127,12 @@ class Hybrid(Recommender):
         std = raw.std(axis=0)
         self.user_stats_ = (raw.mean(axis=0), np.where(std > 1e-4, std, 1.0))  # flat: no slope
         features = self._standard_features(raw)
-        k = min(20, len(groups))
+        target, k = held[users], min(20, len(groups))
 
         def measure(blend: dict) -> tuple[float, float]:
             top, _ = top_k(blend_scores(z_cf, z_lm, groups, blend, features), k)
-            m = metrics.evaluate_topk(top, held[users], counts, groups, (k,))
-            bands = metrics.evaluate_by_band(top, held[users], counts, groups, (k,))
+            m = metrics.evaluate_topk(top, target, counts, groups, (k,))
+            bands = metrics.evaluate_by_band(top, target, counts, groups, (k,))
             # bands without held-out items (NaN) are left out; none measured: no long-tail gain
             found = [v for b in ("tail", "cold") if np.isfinite(v := bands[b][f"recall@{k}"])]
             long_tail = min(found) + 0.1 * max(found) if found else 0.0
@@ -151,24 +151,28 @@ class Hybrid(Recommender):
         """Search the blend again for another ``max_accuracy_loss`` (no refit); sets ``blend_``.
 
         The most accurate blend (coordinate ascent from the collaborative blend and from the best
-        random trial, the better kept for later calls); then the best worse-off long-tail band whose
-        recall@20 stays above the accuracy floor (best trial above it, then coordinate ascent).
-        Random trials are measured once, at fit time.
+        random trial); then the best worse-off long-tail band whose recall@20 stays above the
+        accuracy floor (best candidate above it, then coordinate ascent). The random trials and
+        the accurate phase are measured once and reused, so the result does not depend on which
+        budgets were tried before.
         """
         measure = self.measure_
-        start = {"w": [0.0, 0.0, 1.0], "c": [0.0, 0.0, -9.0], "d": [0.0] * 3, "e": [0.0] * 3}
-        r0, t0 = measure(start)
-        # Ties go to the earlier candidate: the collaborative blend, then the accurate one, then
-        # random ones, so a holdout that cannot tell blends apart never picks a random corner.
-        trials = [{**start, "recall": r0, "long_tail": t0}]
-        if getattr(self, "accurate_", None) is None:  # the same for every max_accuracy_loss
+        if self.accurate_ is None:  # the same for every max_accuracy_loss
+            start = {"w": [0.0, 0.0, 1.0], "c": [0.0, 0.0, -9.0], "d": [0.0] * 3, "e": [0.0] * 3}
+            r0, t0 = measure(start)
+            # Ties go to the earlier candidate: the collaborative blend, then the accurate one,
+            # then random ones, so a holdout that cannot tell blends apart never picks a random
+            # corner.
+            found = [{**start, "recall": r0, "long_tail": t0}]
             best = max(self.random_trials_, key=lambda x: x["recall"])
-            self.accurate_ = max(  # ascents from the collaborative blend and the best random one
-                (_ascend(_blend_of(b), measure, lambda r, t: r, trials) for b in (start, best)),
-                key=lambda found: found[1][0],
+            blend, (recall, long_tail) = max(  # ascents from the collaborative and the best random
+                (_ascend(_blend_of(b), measure, lambda r, t: r, found) for b in (start, best)),
+                key=lambda result: result[1][0],
             )
-        blend, (recall, long_tail) = self.accurate_
-        trials += [{**blend, "recall": recall, "long_tail": long_tail}, *self.random_trials_]
+            found.append({**blend, "recall": recall, "long_tail": long_tail})
+            self.accurate_ = (recall, found)
+        recall, found = self.accurate_
+        trials = [*found, *self.random_trials_]
         floor = (1.0 - max_accuracy_loss) * recall
 
         def objective(r: float, t: float) -> float:
@@ -191,10 +195,10 @@ class Hybrid(Recommender):
             return z_lm, np.zeros_like(z_lm)
         z_lex = self.lexical * standardise(self.lexical_.score(users, history), groups)
         z_lex[:, groups == HEAD] = 0.0  # the head has collaborative evidence; word overlap is noise
-        std = np.ones_like(z_lm)
+        total, std = z_lm + z_lex, np.ones_like(z_lm)
         for band in np.unique(groups):
             cols = groups == band
-            std[:, cols] = np.maximum((z_lm + z_lex)[:, cols].std(axis=1, keepdims=True), 1e-6)
+            std[:, cols] = np.maximum(total[:, cols].std(axis=1, keepdims=True), 1e-6)
         return z_lm / std, z_lex / std
 
     def _z_scores(self, users, history, groups=None) -> tuple[np.ndarray, np.ndarray]:
@@ -284,11 +288,13 @@ def user_features(history: sp.csr_matrix, groups: np.ndarray) -> np.ndarray:
 
 
 def random_blend(rng: np.random.Generator) -> dict:
-    """One blend drawn from :data:`BOX` (head offset and slopes stay 0)."""
+    """One blend drawn from :data:`BOX_CHOICES` and :data:`BOX_RANGES` (head offset and slopes
+    stay 0)."""
     blend = {"w": [0.0, 0.0, 0.0], "c": [0.0] * 3, "d": [0.0] * 3, "e": [0.0] * 3}
-    for (key, band), box in BOX.items():
-        value = rng.choice(box) if len(box) != 2 else rng.uniform(*box)
-        blend[key][band] = float(value)
+    for (key, band), choices in BOX_CHOICES.items():
+        blend[key][band] = float(rng.choice(choices))
+    for (key, band), (low, high) in BOX_RANGES.items():
+        blend[key][band] = float(rng.uniform(low, high))
     return blend
 
 
