@@ -20,8 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from recsys.evaluation import Protocol, prepare, recommend_all, resolve  # noqa: E402
-from recsys.metrics import evaluate_topk  # noqa: E402
+from recsys.evaluation.metrics import evaluate_topk  # noqa: E402
+from recsys.evaluation.protocol import Protocol, prepare, recommend_all, resolve  # noqa: E402
 from recsys.models import TrainData, make_model  # noqa: E402
 from recsys.models.base import exclude, top_k  # noqa: E402
 from recsys.models.lm import band_neutral  # noqa: E402

@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere, without installi
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from recsys import projection  # noqa: E402
-from recsys.popularity import groups  # noqa: E402
-from recsys.projection import ProjectionConfig  # noqa: E402
+from recsys.data.popularity import groups  # noqa: E402
+from recsys.maps import neighbours, projection  # noqa: E402
+from recsys.maps.projection import ProjectionConfig  # noqa: E402
 
 RESULTS = REPO / "bench/results/projection.md"
 PAGE = REPO / "pages/embeddings.py"
@@ -57,9 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def synthetic_vectors(n: int, dim: int, seed: int, topics: int = 40) -> np.ndarray:
     """(n, dim) float32 unit vectors scattered around ``topics`` random directions."""
     rng = np.random.default_rng(seed)
-    centres = projection.normalise(rng.normal(size=(topics, dim)))
+    centres = neighbours.normalise(rng.normal(size=(topics, dim)))
     x = centres[rng.integers(0, topics, n)] * 3 + rng.normal(size=(n, dim)) / np.sqrt(dim) * 4
-    return projection.normalise(x)
+    return neighbours.normalise(x)
 
 
 def synthetic_catalogue(n: int, folder: Path, seed: int) -> dict:
@@ -112,12 +112,12 @@ def bench_projection(x: np.ndarray, cache: Path, seed: int) -> dict[str, float]:
 
 def bench_neighbours(x: np.ndarray, seed: int) -> dict[str, float]:
     out = {}
-    _, out["exact cosine 10-NN of every item"] = timed(projection.nearest_neighbours, x, None, 10)
-    tuned = projection.normalise(x + np.random.default_rng(seed).normal(0, 0.02, x.shape))
+    _, out["exact cosine 10-NN of every item"] = timed(neighbours.nearest_neighbours, x, None, 10)
+    tuned = neighbours.normalise(x + np.random.default_rng(seed).normal(0, 0.02, x.shape))
     rng = np.random.default_rng(seed)
     g = groups(rng.zipf(1.5, len(x)) - 1)
     _, out["tail before/after summary (10-NN in both spaces)"] = timed(
-        projection.neighbourhood_change, x, tuned, g, 10
+        neighbours.neighbourhood_change, x, tuned, g, 10
     )
     return out
 
@@ -127,13 +127,13 @@ def bench_page(x: np.ndarray, cache: Path, folder: Path, seed: int) -> tuple[dic
     from streamlit.logger import set_log_level
     from streamlit.testing.v1 import AppTest
 
-    import recsys
+    import recsys.lm
 
     set_log_level("error")  # AppTest outside a server warns about a missing script context
-    fake = types.ModuleType("recsys.encoder")
+    fake = types.ModuleType("recsys.lm.encoder")
     fake.encode_items = lambda texts, **_: x  # the map is then a cache hit from bench_projection
-    sys.modules["recsys.encoder"] = fake
-    recsys.encoder = fake
+    sys.modules["recsys.lm.encoder"] = fake
+    recsys.lm.encoder = fake
     projection.DEFAULT_CACHE_DIR = cache
     source = synthetic_catalogue(len(x), folder, seed)
     at = AppTest.from_file(str(PAGE), default_timeout=600)

@@ -1,6 +1,6 @@
 """Quality bench: every model under one protocol on MovieLens ml-latest-small.
 
-Protocol (:mod:`recsys.evaluation`): positives = rating >= 4.0; users with >= 5 positives;
+Protocol (:mod:`recsys.evaluation.protocol`): positives = rating >= 4.0; users with >= 5 positives;
 per-user temporal split, the last 20% (round half up, >= 1) to test and the last 10% of the rest
 to validation; candidates = the whole catalogue (9,742 movies); head = top 20% by training count;
 item text = title + genres + tags, minus tags users put on their own held-out movies.
@@ -24,7 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere, without installing the package
 
-from recsys.evaluation import DEFAULT_MODELS, Results, evaluate  # noqa: E402
+from recsys.evaluation.protocol import DEFAULT_MODELS, evaluate  # noqa: E402
+from recsys.evaluation.tables import Results  # noqa: E402
 
 ML_SMALL = REPO.parent / "shared/datasets/ml-latest-small"
 RESULTS = REPO / "bench/results/quality.md"

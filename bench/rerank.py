@@ -29,8 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere, without installing the package
 
-from recsys import evaluation, rerank, scorers  # noqa: E402
+from recsys.evaluation import protocol  # noqa: E402
 from recsys.models import TrainData  # noqa: E402
+from recsys.whatif import rerank, scorers  # noqa: E402
 
 ML_SMALL = REPO.parent / "shared/datasets/ml-latest-small"
 RESULTS = REPO / "bench/results/rerank.md"
@@ -59,8 +60,8 @@ def median_ms(fn, repeats: int) -> float:
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     ks = [int(k) for k in args.ks.split(",")]
-    dataset, text = evaluation.resolve(args.data)
-    experiment = evaluation.prepare(dataset, evaluation.Protocol(), text)
+    dataset, text = protocol.resolve(args.data)
+    experiment = protocol.prepare(dataset, protocol.Protocol(), text)
     stage = experiment.tuning
     data = TrainData(stage.train, stage.text, experiment.index.item_ids)  # no validation extras
     rows, setup = [], []

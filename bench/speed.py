@@ -2,11 +2,11 @@
 
 Cases (each in its own child process, so its peak RSS is its own):
 
-* ``encode_ours``   — :class:`recsys.encoder.Encoder` (length bucketing, inference mode).
+* ``encode_ours``   — :class:`recsys.lm.encoder.Encoder` (length bucketing, inference mode).
 * ``encode_st``     — sentence-transformers ``encode`` on the same model, texts and batch size.
 * ``train_seed``    — the seed's loop: ``BertForSequenceClassification`` over the same MiniLM,
   ``padding="max_length"`` 128, batch 16, AdamW 2e-5, pointwise BCE on (user history, item) text.
-* ``train_<regime>``— :func:`recsys.finetune.finetune` with that regime (adapter, top-2, full).
+* ``train_<regime>``— :func:`recsys.lm.finetune.finetune` with that regime (adapter, top-2, full).
 
 Data: ml-latest-small movies (title + genres) and positives (rating >= 4), restricted to the first
 ``--items`` movies so the default run takes a few minutes. Samples/s counts training examples
@@ -77,7 +77,7 @@ def load_data(n_items: int):
 
 
 def encode_ours(args) -> dict:
-    from recsys.encoder import Encoder
+    from recsys.lm.encoder import Encoder
 
     texts, _ = load_data(max(args.items, args.encode_texts))
     texts = texts[: args.encode_texts]
@@ -97,7 +97,7 @@ def encode_st(args) -> dict:
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    from recsys.encoder import configure_threads, packaged_model_dir
+    from recsys.lm.encoder import configure_threads, packaged_model_dir
 
     configure_threads(args.threads)
     texts, _ = load_data(max(args.items, args.encode_texts))
@@ -119,7 +119,7 @@ def train_seed(args) -> dict:
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
 
-    from recsys.encoder import configure_threads, packaged_model_dir
+    from recsys.lm.encoder import configure_threads, packaged_model_dir
 
     configure_threads(args.threads)
     texts, train = load_data(args.items)
@@ -155,7 +155,8 @@ def train_seed(args) -> dict:
 
 
 def train_regime(args, regime: str) -> dict:
-    from recsys.finetune import FinetuneConfig, finetune
+    from recsys.lm.config import FinetuneConfig
+    from recsys.lm.finetune import finetune
 
     texts, train = load_data(args.items)
     records: list[dict] = []
@@ -243,7 +244,7 @@ def report(results: dict, args) -> str:
         "",
         "| encoder | texts/s | peak RSS MB |",
         "|---|---:|---:|",
-        f"| ours (`recsys.encoder.Encoder`) | {get('encode_ours', 'texts_per_s')} | "
+        f"| ours (`recsys.lm.encoder.Encoder`) | {get('encode_ours', 'texts_per_s')} | "
         f"{get('encode_ours', 'peak_rss_mb', '{:.0f}')} |",
         f"| sentence-transformers `encode` | {get('encode_st', 'texts_per_s')} | "
         f"{get('encode_st', 'peak_rss_mb', '{:.0f}')} |",

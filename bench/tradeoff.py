@@ -31,11 +31,10 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from recsys.evaluation import Protocol, prepare, resolve  # noqa: E402
-from recsys.metrics import evaluate_topk  # noqa: E402
+from recsys.evaluation.metrics import evaluate_topk  # noqa: E402
+from recsys.evaluation.protocol import Protocol, prepare, resolve  # noqa: E402
 from recsys.models import TrainData, make_model  # noqa: E402
-from recsys.models.base import exclude, top_k  # noqa: E402
-from recsys.models.hybrid import standardise  # noqa: E402
+from recsys.models.base import exclude, standardise, top_k  # noqa: E402
 from recsys.models.lm import profile_cosine  # noqa: E402
 
 ML_SMALL = REPO.parent / "shared/datasets/ml-latest-small"

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from recsys import popularity
-from recsys.data import DataError, Dataset, is_movielens, load_movielens, load_sample, load_table
-from recsys.runs import atomic_write_bytes
+from recsys.data import popularity
+from recsys.data.dataset import DataError, Dataset
+from recsys.data.movielens import is_movielens, load_movielens
+from recsys.data.sources import load_sample, load_table
+from recsys.runs.atomic import atomic_write_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 UPLOAD_DIR = REPO / ".cache" / "uploads"

@@ -8,8 +8,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import common
-from recsys import popularity
-from recsys.data import ALIASES, DataError, detect_columns, guess_text_columns, read_table
+from recsys.data import popularity
+from recsys.data.dataset import DataError
+from recsys.data.tables import read_table
+from recsys.data.validation import ALIASES, detect_columns, guess_text_columns
 
 common.init_state()
 st.title("Data")

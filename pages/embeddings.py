@@ -1,5 +1,5 @@
 """Embeddings page: a map of the items that shows where the long tail lives, before and after
-fine-tuning. All numbers come from :mod:`recsys.projection`; this page only lays them out."""
+fine-tuning. All numbers come from :mod:`recsys.maps`; this page only lays them out."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import common
-from recsys import popularity, projection, runs
-from recsys.projection import ProjectionConfig
+from recsys.data import popularity
+from recsys.maps import projection
+from recsys.maps.neighbours import nearest_neighbours, neighbourhood_change, search_titles
+from recsys.maps.projection import ProjectionConfig
+from recsys.maps.sampling import POINT_BUDGET, popularity_bands, stratified_sample
+from recsys.runs.folder import EMBEDDINGS, RunFolder, list_runs
 
 # Page-local widget keys (shared state lives in pages/common.py).
 METHOD, N_NEIGHBORS, MIN_DIST = "emb_method", "emb_n_neighbors", "emb_min_dist"
@@ -26,7 +30,7 @@ PAGE_DEFAULTS = {
     MIN_DIST: _DEFAULT.min_dist,
     METRIC: _DEFAULT.metric,
     SEED: _DEFAULT.seed,
-    BUDGET: projection.POINT_BUDGET,
+    BUDGET: POINT_BUDGET,
     K: 10,
 }
 GROUP_COLOURS = {"head": "#d1495b", "tail": "#30638e", "cold": "#edae49"}
@@ -62,7 +66,7 @@ def catalogue(key: tuple, rule: str, value: float) -> pd.DataFrame:
             "interactions": counts,
             "group": [popularity.GROUP_NAMES[g] for g in groups],
             "group_code": groups,
-            "band": projection.popularity_bands(counts, groups),
+            "band": popularity_bands(counts, groups),
             "text": data.item_text(),
         }
     )
@@ -74,7 +78,7 @@ def catalogue(key: tuple, rule: str, value: float) -> pd.DataFrame:
 )
 def base_space(key: tuple) -> tuple[np.ndarray, str]:
     """Base-model item vectors (from the encoder's disk cache when unchanged) and a fingerprint."""
-    from recsys import encoder  # imports torch: only when the page needs vectors
+    from recsys.lm import encoder  # imports torch: only when the page needs vectors
 
     vectors = encoder.encode_items(common._load(key).item_text())
     vectors.flags.writeable = False
@@ -84,7 +88,7 @@ def base_space(key: tuple) -> tuple[np.ndarray, str]:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def run_space(path: str, mtime: float, item_ids: tuple) -> tuple[np.ndarray, str] | str:
     """A run's item vectors in catalogue order, or a message saying why they cannot be used."""
-    loaded = runs.RunFolder(path).load_item_embeddings()
+    loaded = RunFolder(path).load_item_embeddings()
     if loaded is None:
         return "its item embeddings are being written; reload in a moment"
     vectors, ids = loaded
@@ -105,7 +109,7 @@ def projected(fp: str, _vectors: np.ndarray, config: ProjectionConfig) -> np.nda
 
 @st.cache_data(show_spinner="Comparing neighbourhoods…", max_entries=8)
 def change_summary(fp_base: str, fp_run: str, _base, _run, groups: np.ndarray) -> pd.DataFrame:
-    return projection.neighbourhood_change(_base, _run, groups, NEIGHBOURS_K).summary()
+    return neighbourhood_change(_base, _run, groups, NEIGHBOURS_K).summary()
 
 
 # --------------------------------------------------------------------------- controls
@@ -142,8 +146,8 @@ def describe(config: ProjectionConfig) -> str:
 
 
 def runs_with_embeddings() -> list[dict]:
-    found = runs.list_runs(st.session_state[common.RUNS_DIR])
-    return [r for r in found if (Path(r["path"]) / runs.EMBEDDINGS).exists()]
+    found = list_runs(st.session_state[common.RUNS_DIR])
+    return [r for r in found if (Path(r["path"]) / EMBEDDINGS).exists()]
 
 
 def choose_run(found: list[dict]) -> dict | None:
@@ -277,7 +281,7 @@ def find_item(frame: pd.DataFrame) -> int | None:
     c3.slider("Neighbours", 3, 50, key=K)
     if not query.strip():
         return None
-    hits = projection.search_titles(frame["title"], query, limit=50)
+    hits = search_titles(frame["title"], query, limit=50)
     if not len(hits):
         c2.info(f"No title contains {query.strip()!r}.")
         return None
@@ -288,7 +292,7 @@ def find_item(frame: pd.DataFrame) -> int | None:
 
 
 def neighbour_table(vectors: np.ndarray, frame: pd.DataFrame, item: int, k: int) -> pd.DataFrame:
-    idx, sim = projection.nearest_neighbours(vectors, [item], k)
+    idx, sim = nearest_neighbours(vectors, [item], k)
     rows = frame.iloc[idx[0]]
     return pd.DataFrame(
         {
@@ -320,7 +324,7 @@ run = choose_run(runs_with_embeddings())
 
 spaces = {"Base model · all-MiniLM-L6-v2": base_space(key)}
 if run is not None:
-    mtime = (Path(run["path"]) / runs.EMBEDDINGS).stat().st_mtime
+    mtime = (Path(run["path"]) / EMBEDDINGS).stat().st_mtime
     loaded = run_space(run["path"], mtime, tuple(frame["item"]))
     if isinstance(loaded, str):
         st.warning(f"Run {run['name']!r} cannot be compared: {loaded}.")
@@ -330,7 +334,7 @@ if run is not None:
 colour_by = st.selectbox("Colour by", colour_options(data.items), key=COLOUR)
 colours = colouring(frame, data.items, colour_by)
 hover = hover_text(frame, colours[0], colour_by)
-shown = projection.stratified_sample(frame["band"].to_numpy(), budget, seed=config.seed)
+shown = stratified_sample(frame["band"].to_numpy(), budget, seed=config.seed)
 if len(shown) < len(frame):
     bands = ", ".join(pd.unique(frame["band"].to_numpy()[shown]))
     st.info(
@@ -344,7 +348,7 @@ k = int(st.session_state[K])
 highlight = None
 if item is not None:
     first = next(iter(spaces.values()))[0]
-    highlight = (item, projection.nearest_neighbours(first, [item], k)[0][0])
+    highlight = (item, nearest_neighbours(first, [item], k)[0][0])
 
 st.caption(
     f"{describe(config)}. 2-D distances are only a picture: the map keeps local neighbourhoods "
@@ -357,7 +361,7 @@ for i, (column, (name, (vectors, fp))) in enumerate(zip(columns, spaces.items(),
     column.markdown(f"**{name}** · {vectors.shape[1]} dimensions")
     xy = projected(fp, vectors, config)
     if highlight is not None and i > 0:  # each space highlights its own neighbours
-        highlight = (item, projection.nearest_neighbours(vectors, [item], k)[0][0])
+        highlight = (item, nearest_neighbours(vectors, [item], k)[0][0])
     fig = item_map(xy, frame, shown, colours, hover, highlight)
     event = column.plotly_chart(
         fig, key=f"map_{i}", on_select="rerun", selection_mode=("box", "lasso"), width="stretch"

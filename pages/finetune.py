@@ -1,6 +1,6 @@
 """Fine-tune page: launch a fine-tuning run, watch it live, cancel it, reuse past runs.
 
-Every run's state is read back from its run folder (:mod:`recsys.jobs`), never kept in the
+Every run's state is read back from its run folder (:mod:`recsys.runs`), never kept in the
 session, so a reload or a second tab shows the same live run and a closed tab loses nothing.
 """
 
@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import common
-from recsys import jobs, runs, timing
+from recsys.runs import history, launch, liveness, timing
+from recsys.runs.folder import BEST, EMBEDDINGS, STOP, RunFolder
 
 POLL_S = 1.0
 WATCH = "finetune_watch"  # session state: per-run {"offset", "records"} read so far
@@ -39,7 +40,7 @@ RUNS_DIR = Path(st.session_state[common.RUNS_DIR])
 
 @st.cache_resource(show_spinner=False)
 def device_name(device: str) -> str:
-    from recsys.encoder import describe_device
+    from recsys.lm.encoder import describe_device
 
     return describe_device(device)
 
@@ -79,7 +80,7 @@ def model_choice() -> str | None:
     )
     if kind == "packaged":
         return None
-    found = jobs.model_folders(common.data_roots())
+    found = history.model_folders(common.data_roots())
     picked = st.selectbox(
         "Model folders found", found, format_func=str, index=None, key="ft_model_found"
     )
@@ -88,14 +89,14 @@ def model_choice() -> str | None:
         picked = common.resolve_inside_roots(typed)
     if picked is None:
         raise ValueError("Choose a model folder or type its path.")
-    return str(jobs.check_model_folder(picked))
+    return str(history.check_model_folder(picked))
 
 
-def config_form() -> jobs.TrainConfig:
+def config_form() -> launch.TrainConfig:
     c1, c2 = st.columns([3, 1])
     regime = c1.selectbox("Regime", list(REGIMES), format_func=REGIMES.get, key="ft_regime")
     top = c2.number_input("N (top layers)", 1, 24, 2, key="ft_top", disabled=regime != "top-N")
-    d = jobs.TrainConfig()  # the defaults of `recsys train`
+    d = launch.TrainConfig()  # the defaults of `recsys train`
     c = st.columns(5)
     epochs = c[0].number_input("Epochs", 1, 200, d.epochs, key="ft_epochs")
     batch = c[1].number_input("Batch size", 8, 8192, d.batch_size, step=8, key="ft_batch")
@@ -111,7 +112,7 @@ def config_form() -> jobs.TrainConfig:
             key="ft_max_steps",
             help="A quick check that data, model and device work before a long run.",
         )
-    return jobs.TrainConfig(
+    return launch.TrainConfig(
         regime=regime,
         top_layers=int(top),
         epochs=int(epochs),
@@ -142,10 +143,10 @@ def launch_section(data) -> None:
     st.caption(f"Estimated time: {estimate}.")
     if st.button("Launch", type="primary", key="ft_launch"):
         try:
-            run_id = jobs.launch(
+            run_id = launch.launch(
                 RUNS_DIR, st.session_state[common.SOURCE], config, dataset_name=data.name
             )
-        except (jobs.Busy, ValueError) as exc:
+        except (launch.Busy, ValueError) as exc:
             st.error(md_text(exc))
         else:
             st.toast(f"Started run {run_id}")
@@ -157,7 +158,7 @@ def launch_section(data) -> None:
 
 def has_model(run_dir: Path) -> bool:
     """Whether a run has a validated model: best checkpoint and item embeddings."""
-    return (run_dir / runs.BEST).exists() and (run_dir / runs.EMBEDDINGS).exists()
+    return (run_dir / BEST).exists() and (run_dir / EMBEDDINGS).exists()
 
 
 def watched(run_id: str) -> dict:
@@ -210,16 +211,16 @@ def run_panel(run_id: str) -> None:
     """One look at a run; re-run every POLL_S seconds by the fragment while the run is live."""
     run_dir = RUNS_DIR / run_id
     seen = watched(run_id)
-    polled = jobs.poll(run_dir, seen["offset"])
+    polled = liveness.poll(run_dir, seen["offset"])
     seen["records"] += polled.records
     seen["offset"] = polled.offset
     records = seen["records"]
     if polled.ended and st.session_state.get(f"ft_live_{run_id}"):
         st.session_state[f"ft_live_{run_id}"] = False
         st.rerun(scope="app")  # the run ended: stop polling and refresh the history table
-    config = runs.RunFolder(run_dir).read_config()
+    config = RunFolder(run_dir).read_config()
     progress = timing.progress_of(polled.status, records, config)
-    stopping = not polled.ended and (run_dir / runs.STOP).exists()
+    stopping = not polled.ended and (run_dir / STOP).exists()
     label = "cancelling" if stopping else STATE_LABELS.get(polled.state, polled.state)
 
     st.subheader(f"Run {md_text(run_id)}")
@@ -227,7 +228,7 @@ def run_panel(run_id: str) -> None:
     if polled.state == "failed":
         st.error(f"Failed: {md_text(polled.message)}")
     elif polled.state == "stopped":
-        best = runs.RunFolder(run_dir).read_metrics().get("best_epoch")
+        best = RunFolder(run_dir).read_metrics().get("best_epoch")
         st.warning(
             f"Cancelled. Its best model so far (epoch {best}) stays usable."
             if has_model(run_dir)
@@ -236,7 +237,7 @@ def run_panel(run_id: str) -> None:
     elif polled.state == "finished":
         st.success("Finished.")
     if not polled.ended and not stopping and st.button("Cancel run", key=f"ft_cancel_{run_id}"):
-        jobs.cancel(run_dir)
+        launch.cancel(run_dir)
         st.rerun(scope="fragment")  # show "cancelling" at once
 
     steps = [r for r in records if r.get("kind") == "step" and "loss" in r]
@@ -251,14 +252,14 @@ def run_panel(run_id: str) -> None:
     else:
         right.caption("Validation Recall@20 and tail-Recall@20 appear after the first epoch.")
     with st.expander("Log (last lines)", expanded=polled.state == "failed"):
-        st.code(jobs.log_tail(run_dir, 40) or "(empty)", language=None)
+        st.code(liveness.log_tail(run_dir, 40) or "(empty)", language=None)
 
 
 def live_section(rows: list[dict]) -> None:
     """The running run if any (whoever launched it), else the newest run."""
     if not rows:
         return
-    live = [r for r in rows if r["state"] in jobs.ACTIVE]
+    live = [r for r in rows if r["state"] in liveness.ACTIVE]
     run_id = (live or rows)[0]["run"]
     st.session_state[f"ft_live_{run_id}"] = bool(live)
     st.fragment(run_every=POLL_S if live else None, key="ft_panel")(run_panel)(run_id)
@@ -343,8 +344,8 @@ def confirm_delete() -> None:
     if c1.button("Yes, delete", type="primary", key="ft_delete_yes"):
         st.session_state[CONFIRM_DELETE] = None
         try:
-            jobs.delete(RUNS_DIR, name)
-        except (jobs.Busy, ValueError, FileNotFoundError) as exc:
+            history.delete(RUNS_DIR, name)
+        except (launch.Busy, ValueError, FileNotFoundError) as exc:
             st.error(md_text(exc))
             return
         if st.session_state[common.ACTIVE_RUN] == name:
@@ -358,6 +359,6 @@ def confirm_delete() -> None:
 
 data = common.current_dataset()
 launch_section(data)
-rows = jobs.history(RUNS_DIR)
+rows = history.history(RUNS_DIR)
 live_section(rows)
 history_section(rows)

@@ -1,8 +1,8 @@
 """Recommendations page: one user's list and why, and a live tail-boost what-if over all users.
 
 Models are fitted on the training split minus validation and every user's top-200 candidates are
-cached once; the boost slider only re-ranks those (see ``recsys.rerank``). KPIs and the trade-off
-curve are measured on the validation split, never on test.
+cached once; the boost slider only re-ranks those (see ``recsys.whatif.rerank``). KPIs and the
+trade-off curve are measured on the validation split, never on test.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import common
-from recsys import evaluation, explain, popularity, rerank, runs, scorers, segments
+from recsys.data import popularity, segments
+from recsys.evaluation import protocol
 from recsys.models import MODELS, TrainData
+from recsys.runs.folder import BEST, EMBEDDINGS, RunFolder
+from recsys.whatif import explain, rerank, scorers
 
 SEED = 0  # split and model seed, shown in the caption
 K_CHOICES = (10, 20)
@@ -59,7 +62,7 @@ st.title("Recommendations")
 def prepared(source: tuple, rule: str, value: float):
     data = common._load(source)
     split = "temporal" if data.has_timestamps else "random"  # temporal needs timestamps
-    experiment = evaluation.prepare(data, evaluation.Protocol(split=split, seed=SEED))
+    experiment = protocol.prepare(data, protocol.Protocol(split=split, seed=SEED))
     groups = popularity.groups(experiment.tuning.counts, rule, value)
     return data, experiment, groups
 
@@ -94,7 +97,7 @@ def similarities(source: tuple, rule: str, value: float, run: str | None, mtime:
     _, experiment, _ = prepared(source, rule, value)
     stage = experiment.tuning
     sims = {explain.ITEM_ITEM: explain.cooccurrence(stage.train)}
-    loaded = runs.RunFolder(run).load_item_embeddings() if run else None
+    loaded = RunFolder(run).load_item_embeddings() if run else None
     if loaded is not None:
         rows = pd.Index(loaded[1]).get_indexer(list(experiment.index.item_ids))
         if (rows >= 0).all():
@@ -108,9 +111,9 @@ def active_run() -> tuple[str | None, float]:
     """Folder and embeddings mtime of the active run when it has item embeddings."""
     name = st.session_state[common.ACTIVE_RUN]
     folder = Path(st.session_state[common.RUNS_DIR]) / str(name) if name else None
-    if folder is None or not (folder / runs.EMBEDDINGS).exists():
+    if folder is None or not (folder / EMBEDDINGS).exists():
         return None, 0.0
-    return str(folder), (folder / runs.EMBEDDINGS).stat().st_mtime
+    return str(folder), (folder / EMBEDDINGS).stat().st_mtime
 
 
 @st.cache_data(max_entries=4)
@@ -126,11 +129,11 @@ def run_choice() -> tuple[str | None, str | None, float]:
     checkpoint and item embeddings, else ``(None, None, 0)``."""
     name = st.session_state[common.ACTIVE_RUN]
     folder = Path(st.session_state[common.RUNS_DIR]) / str(name) if name else None
-    if folder is None or not (folder / runs.BEST).exists():
+    if folder is None or not (folder / BEST).exists():
         return None, None, 0.0
-    if not (folder / runs.EMBEDDINGS).exists():
+    if not (folder / EMBEDDINGS).exists():
         return None, None, 0.0
-    return f"{scorers.RUN_PREFIX}{name}", str(folder), (folder / runs.EMBEDDINGS).stat().st_mtime
+    return f"{scorers.RUN_PREFIX}{name}", str(folder), (folder / EMBEDDINGS).stat().st_mtime
 
 
 def model_label(choice: str) -> str:

@@ -3,6 +3,6 @@
 The library never imports streamlit; the dashboard (``app.py``, ``pages/``) is a thin view over it.
 """
 
-from recsys.data import DataError, Dataset
+from recsys.data.dataset import DataError, Dataset
 
 __all__ = ["DataError", "Dataset"]

@@ -21,13 +21,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.data import DataError, load_table
-from recsys.evaluation import DEFAULT_MODELS, evaluate
-from recsys.finetune_cli import add_train_parser
-from recsys.matrix import Index
+from recsys.data.dataset import DataError
+from recsys.data.index import Index
+from recsys.data.sources import load_table
+from recsys.evaluation.protocol import DEFAULT_MODELS, evaluate
+from recsys.evaluation.split import SPLITS
+from recsys.lm.train_cli import add_train_parser
 from recsys.models import MODELS, TrainData, make_model
 from recsys.models.base import exclude, top_k
-from recsys.split import SPLITS
 
 EXIT_USAGE = 2
 AddParser = Callable[[argparse._SubParsersAction], argparse.ArgumentParser]
@@ -198,7 +199,7 @@ def recommend_frame(
 COMMANDS: list[AddParser] = [
     add_evaluate_parser,
     add_recommend_parser,
-    add_train_parser,  # recsys/finetune_cli.py
+    add_train_parser,  # recsys/lm/train_cli.py
 ]
 
 

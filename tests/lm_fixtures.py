@@ -39,6 +39,6 @@ def tiny_model_dir(tmp_path: Path, hidden: int = 32, layers: int = 2, seed: int 
 
 
 def tiny_encoder(tmp_path: Path, cache_dir: Path | None = None):
-    from recsys.encoder import Encoder
+    from recsys.lm.encoder import Encoder
 
     return Encoder(tiny_model_dir(tmp_path), device="cpu", max_length=16, cache_dir=cache_dir)

@@ -1,8 +1,8 @@
 """Every recommender by name: ``make_model("ease", lambda_=350.0)``.
 
 To add a model, register a factory (a class or a function returning a :class:`Recommender`) in
-``MODELS``; the behavioural suite in ``tests/test_models.py``, the evaluation protocol, the CLI and
-the quality bench then pick it up by name. A model's tunable hyper-parameters are its
+``MODELS``; the behavioural suite in ``tests/models/test_models.py``, the evaluation protocol, the
+CLI and the quality bench then pick it up by name. A model's tunable hyper-parameters are its
 ``param_grid`` (name -> candidate values), searched on the validation split.
 """
 

@@ -115,3 +115,22 @@ def _stable_order(part: np.ndarray, vals: np.ndarray) -> np.ndarray:
     vals_s = np.take_along_axis(vals, by_item, axis=1)
     by_score = np.argsort(-vals_s, axis=1, kind="stable")
     return np.take_along_axis(by_item, by_score, axis=1)
+
+
+def standardise(scores: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Per-row z-scores within each popularity band (whole row without ``groups``), float32.
+
+    Within-band, so the top of each band sits on one scale whatever the band's raw level (EASE
+    scores of tail items are tiny next to head items); a constant band becomes zeros.
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    if groups is None:
+        groups = np.zeros(scores.shape[1], dtype=np.int8)
+    out = np.zeros_like(scores)
+    for band in np.unique(groups):
+        cols = groups == band
+        x = scores[:, cols]
+        out[:, cols] = (x - x.mean(axis=1, keepdims=True)) / np.maximum(
+            x.std(axis=1, keepdims=True), 1e-6
+        )
+    return out

@@ -39,23 +39,12 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recsys import metrics, popularity
-from recsys.metrics import COLD, HEAD
-from recsys.models.base import Recommender, TrainData, exclude, top_k
-
-WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0)
-OFFSETS = tuple(float(x) for x in np.arange(-9.0, 2.01, 0.5))
-# (parameter, band, candidates) in search order: offsets decide slots, weights decide order.
-SLOPES = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
-LENGTH_SLOPES = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-SEARCH = (("w", 0, WEIGHTS), ("c", 1, OFFSETS), ("w", 1, WEIGHTS), ("d", 1, SLOPES),
-          ("e", 1, LENGTH_SLOPES), ("c", 2, OFFSETS), ("w", 2, WEIGHTS[1:]), ("d", 2, SLOPES),
-          ("e", 2, LENGTH_SLOPES))  # fmt: skip
-# The random search's box, (parameter, band) -> candidates to choose from / (low, high) to draw in.
-BOX_CHOICES = {("w", 0): WEIGHTS[:5], ("w", 1): WEIGHTS[:5], ("w", 2): WEIGHTS[1:5]}
-BOX_RANGES = {("c", 1): (-4.0, 1.0), ("c", 2): (-7.0, 0.0), ("d", 1): (0.0, 3.0),
-              ("d", 2): (0.0, 5.0), ("e", 1): (-1.0, 2.0), ("e", 2): (-1.0, 3.0)}  # fmt: skip
-RANDOM_TRIALS = 400
+from recsys.data import popularity
+from recsys.evaluation import metrics
+from recsys.evaluation.metrics import COLD, HEAD
+from recsys.models.base import Recommender, TrainData, exclude, standardise, top_k
+from recsys.models.blend import blend_scores, offsets, user_features
+from recsys.models.blend_search import RANDOM_TRIALS, ascend, blend_of, random_blend
 
 
 class Hybrid(Recommender):
@@ -166,7 +155,7 @@ class Hybrid(Recommender):
             found = [{**start, "recall": r0, "long_tail": t0}]
             best = max(self.random_trials_, key=lambda x: x["recall"])
             blend, (recall, long_tail) = max(  # ascents from the collaborative and the best random
-                (_ascend(_blend_of(b), measure, lambda r, t: r, found) for b in (start, best)),
+                (ascend(blend_of(b), measure, lambda r, t: r, found) for b in (start, best)),
                 key=lambda result: result[1][0],
             )
             found.append({**blend, "recall": recall, "long_tail": long_tail})
@@ -179,7 +168,7 @@ class Hybrid(Recommender):
             return t + 1e-3 * r if r >= floor else -1.0 + r
 
         best = max(trials, key=lambda x: objective(x["recall"], x["long_tail"]))
-        blend, _ = _ascend(_blend_of(best), measure, objective, trials)
+        blend, _ = ascend(blend_of(best), measure, objective, trials)
         self.max_accuracy_loss, self.blend_ = max_accuracy_loss, blend
         return trials
 
@@ -231,100 +220,6 @@ class Hybrid(Recommender):
         if self.lexical_ is not None:
             out["content"] = (z_lex * w).astype(np.float32)
         return out
-
-
-def standardise(scores: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-    """Per-row z-scores within each popularity band (whole row without ``groups``), float32.
-
-    Within-band, so the top of each band sits on one scale whatever the band's raw level (EASE
-    scores of tail items are tiny next to head items); a constant band becomes zeros.
-    """
-    scores = np.asarray(scores, dtype=np.float32)
-    if groups is None:
-        groups = np.zeros(scores.shape[1], dtype=np.int8)
-    out = np.zeros_like(scores)
-    for band in np.unique(groups):
-        cols = groups == band
-        x = scores[:, cols]
-        out[:, cols] = (x - x.mean(axis=1, keepdims=True)) / np.maximum(
-            x.std(axis=1, keepdims=True), 1e-6
-        )
-    return out
-
-
-def blend_scores(
-    z_cf: np.ndarray, z_lm: np.ndarray, groups: np.ndarray, blend: dict, features=None
-) -> np.ndarray:
-    """a_b z_cf + w_b z_text + c_b + d_b t_u + e_b n_u per item band b (a = 1, 1, 0 for head,
-    tail, cold).
-
-    ``features`` (B, 2) are each user's standardised t_u and n_u (:func:`user_features`), or (B,)
-    t_u alone; ``blend["d"]`` and ``blend["e"]`` (optional) their slopes per band.
-    """
-    out = offsets(groups, blend, features, len(z_cf))
-    w = np.asarray(blend["w"], dtype=np.float32)[groups]
-    out += z_lm * w + np.where(groups == COLD, 0.0, z_cf)
-    out[np.isneginf(z_cf)] = -np.inf  # items excluded upstream stay excluded
-    return out.astype(np.float32)
-
-
-def offsets(groups: np.ndarray, blend: dict, features, n_users: int) -> np.ndarray:
-    """(B, I) band offsets c_b + d_b * t_u + e_b * n_u."""
-    out = np.broadcast_to(np.asarray(blend["c"], np.float32)[groups], (n_users, len(groups)))
-    out = out.astype(np.float32)
-    if features is None:
-        return out
-    features = np.asarray(features, np.float32).reshape(n_users, -1)
-    for column, key in enumerate(("d", "e")[: features.shape[1]]):
-        if key in blend:
-            out += features[:, column, None] * np.asarray(blend[key], np.float32)[groups]
-    return out
-
-
-def user_features(history: sp.csr_matrix, groups: np.ndarray) -> np.ndarray:
-    """(B, 2) raw per-user features: tail affinity and log(1 + history length)."""
-    n = np.diff(history.tocsr().indptr)
-    return np.stack([tail_affinity(history, groups), np.log1p(n)], axis=1).astype(np.float32)
-
-
-def random_blend(rng: np.random.Generator) -> dict:
-    """One blend drawn from :data:`BOX_CHOICES` and :data:`BOX_RANGES` (head offset and slopes
-    stay 0)."""
-    blend = {"w": [0.0, 0.0, 0.0], "c": [0.0] * 3, "d": [0.0] * 3, "e": [0.0] * 3}
-    for (key, band), choices in BOX_CHOICES.items():
-        blend[key][band] = float(rng.choice(choices))
-    for (key, band), (low, high) in BOX_RANGES.items():
-        blend[key][band] = float(rng.uniform(low, high))
-    return blend
-
-
-def _blend_of(trial: dict) -> dict:
-    return {k: list(trial[k]) for k in ("w", "c", "d", "e")}
-
-
-def tail_affinity(history: sp.csr_matrix, groups: np.ndarray) -> np.ndarray:
-    """(B,) share of each user's history outside the head band (0 for an empty history)."""
-    history = history.tocsr()
-    n = np.diff(history.indptr)
-    rows = np.repeat(np.arange(history.shape[0]), n)
-    outside = np.bincount(rows[groups[history.indices] != HEAD], minlength=history.shape[0])
-    return (outside / np.maximum(n, 1)).astype(np.float32)
-
-
-def _ascend(blend, measure, objective, trials, rounds: int = 2):
-    """Coordinate ascent of ``objective(recall, long_tail)`` over each band's weight and offset."""
-    best_m = measure(blend)
-    best = objective(*best_m)
-    for _ in range(rounds):
-        for key, band, grid in SEARCH:
-            for value in grid:
-                trial = _blend_of(blend)
-                trial[key][band] = float(value)
-                m = measure(trial)
-                trials.append({**trial, "recall": m[0], "long_tail": m[1]})
-                if objective(*m) > best + 1e-9:
-                    best, best_m, blend = objective(*m), m, trial
-    return blend, best_m
 
 
 def random_holdout(

@@ -1,6 +1,6 @@
 """Language-model recommenders: the fine-tuned two-tower ``lm`` and the frozen-MiniLM anchors.
 
-* ``lm``: :func:`recsys.finetune.finetune` on the training positives; score = user vector . item
+* ``lm``: :func:`recsys.lm.finetune.finetune` on the training positives; score = user vector . item
   vector, the user vector built from the user's history (so unseen users need no retraining).
 * ``content``: no fine-tuning. Frozen MiniLM item vectors; the user profile is the mean of the
   history vectors (cosine to each item) or, with ``pooling="max"``, the best cosine to any one
@@ -19,14 +19,14 @@ from typing import ClassVar, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from recsys import popularity
-from recsys.models.base import Recommender, TrainData
+from recsys.data import popularity
+from recsys.models.base import Recommender, TrainData, standardise
 
 
 class LMRecommender(Recommender):
-    """Fine-tuned two-tower model over item text (see :mod:`recsys.finetune`).
+    """Fine-tuned two-tower model over item text (see :mod:`recsys.lm.finetune`).
 
-    Keyword arguments are :class:`~recsys.finetune.FinetuneConfig` fields (``regime``,
+    Keyword arguments are :class:`~recsys.lm.config.FinetuneConfig` fields (``regime``,
     ``epochs``, ``device``, ...). With ``run_dir`` the training is logged and checkpointed there.
 
     ``debias`` = alpha ranks by u.v / tau - alpha * log Q(i), Q = smoothed training share: with the
@@ -49,7 +49,7 @@ class LMRecommender(Recommender):
         debias: float | Literal["band"] = 0.0,
         **config,
     ) -> None:
-        from recsys.finetune import FinetuneConfig
+        from recsys.lm.config import FinetuneConfig
 
         if isinstance(debias, str) and debias != "band":
             raise ValueError(f"debias must be a number or 'band', got {debias!r}")
@@ -57,8 +57,8 @@ class LMRecommender(Recommender):
         self.run_dir, self.debias = run_dir, debias
 
     def _fit(self, data: TrainData) -> None:
-        from recsys.finetune import finetune
-        from recsys.runs import RunFolder
+        from recsys.lm.finetune import finetune
+        from recsys.runs.folder import RunFolder
 
         run = None
         if self.run_dir is not None:
@@ -133,14 +133,12 @@ class EaseContent(Recommender):
 
 def band_neutral(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """(B, I) scores z-standardised within each popularity band (see ``debias="band"``)."""
-    from recsys.models.hybrid import standardise
-
     return standardise(scores, groups)
 
 
 def item_vectors(texts, model=None, device=None, cache_dir=None) -> np.ndarray:
     """(I, H) frozen unit vectors of ``texts`` from the (cached) encoder."""
-    from recsys.encoder import DEFAULT_CACHE_DIR, encode_items
+    from recsys.lm.encoder import DEFAULT_CACHE_DIR, encode_items
 
     return encode_items(texts, model, device, cache_dir or DEFAULT_CACHE_DIR)
 

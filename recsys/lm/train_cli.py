@@ -1,0 +1,150 @@
+"""``python -m recsys train``: fine-tune the language-model recommender headless into a run folder.
+
+Data: ``--data sample|<MovieLens folder>`` or ``--interactions F --items F`` (with ``--column
+canon=name``, ``--item-column``, ``--text-column``). Positives are ``rating >= --threshold`` when
+there are ratings; each user's latest ``--validation-fraction`` of positives (random when there are
+no timestamps) is held out to pick the best epoch. The run folder layout is in
+:mod:`recsys.runs.folder`.
+
+Cancelling: ``touch <run-dir>/STOP`` or SIGTERM both ask the loop to stop before its next step; the
+folder is left consistent with ``state = "stopped"`` and the run can be resumed by running the same
+command again (``--fresh`` starts over instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from recsys.data.dataset import Dataset
+from recsys.data.sources import load, load_table
+from recsys.runs.atomic import atomic_write_json
+from recsys.runs.folder import CONFIG, RunFolder
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train",
+        help="fine-tune the language-model recommender into a run folder",
+        description="Fine-tune the two-tower language-model recommender; progress, checkpoints "
+        "and item embeddings go to --run-dir (resumed when it holds a checkpoint).",
+    )
+    src = p.add_argument_group("data")
+    src.add_argument("--data", help="'sample' or a MovieLens folder")
+    src.add_argument("--interactions", type=Path, help="CSV/Parquet of interactions")
+    src.add_argument("--items", type=Path, help="CSV/Parquet catalogue with text")
+    src.add_argument("--column", action="append", default=[], metavar="CANON=NAME",
+                     help="map user/item/rating/timestamp to a column (repeatable)")  # fmt: skip
+    src.add_argument("--item-column", help="item id column of the catalogue")
+    src.add_argument("--text-column", action="append", default=[], help="text column (repeatable)")
+    src.add_argument("--unknown-items", choices=["error", "drop", "keep"], default=None)
+    src.add_argument("--duplicates", choices=["error", "drop"], default=None)
+    src.add_argument("--threshold", type=float, default=4.0, help="ratings >= this are positive")
+    src.add_argument("--validation-fraction", type=float, default=0.1)
+    p.add_argument("--run-dir", required=True, type=Path, help="run folder (created if absent)")
+    p.add_argument("--regime", default="auto", help="auto | full | top-N | adapter")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--model", help="encoder: a local folder or hub name (default packaged MiniLM)")
+    p.add_argument("--loss", choices=["softmax", "bce"], default="softmax")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--lr", type=float, default=2e-3, help="head learning rate")
+    p.add_argument("--lm-lr", type=float, default=3e-5, help="transformer learning rate")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps")
+    p.add_argument("--threads", type=int, help="CPU threads (default $RECSYS_THREADS or 2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.set_defaults(handler=run_train)
+    return p
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from recsys.lm.config import FinetuneConfig
+    from recsys.lm.finetune import finetune
+
+    dataset = _dataset(args)
+    train, validation, index = _matrices(dataset, args)
+    config = FinetuneConfig(
+        model=args.model,
+        regime=args.regime,
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lm_lr=args.lm_lr,
+        seed=args.seed,
+        device=None if args.device == "auto" else args.device,
+        threads=args.threads,
+        max_steps=args.max_steps,
+    )
+    run = RunFolder(args.run_dir)
+    # A launcher may have created the folder already: keep its keys, add ours.
+    run.path.mkdir(parents=True, exist_ok=True)
+    earlier = run.read_config()
+    atomic_write_json(
+        run.file(CONFIG),
+        {
+            **earlier,
+            **asdict(config),
+            "dataset": earlier.get("dataset") or dataset.name,
+            "users": index.n_users,
+            "items": index.n_items,
+            "train": int(train.nnz),
+            "validation": int(validation.nnz),
+        },
+    )
+    if run.read_status()["state"] in ("stopped", "finished", "failed"):
+        run.clear_stop()  # a STOP left by an earlier process must not cancel this one
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    result = finetune(train, dataset.item_text(), config, validation=validation, run=run,
+                      callback=_print_progress, should_stop=stop, item_ids=index.item_ids,
+                      resume=not args.fresh)  # fmt: skip
+    state = "stopped" if result.stopped else "finished"
+    print(f"{state}: best epoch {result.best_epoch}; run folder {run.path}", file=sys.stderr)
+    return 0
+
+
+def _dataset(args: argparse.Namespace) -> Dataset:
+    options = {k: v for k, v in (("unknown_items", args.unknown_items),
+                                 ("duplicates", args.duplicates)) if v}  # fmt: skip
+    if args.data:
+        return load(args.data, **options)
+    if not (args.interactions and args.items):
+        raise ValueError("give --data, or both --interactions and --items")
+    mapping = dict(pair.split("=", 1) for pair in args.column) or None
+    return load_table(args.interactions, args.items, mapping=mapping,
+                      item_column=args.item_column,
+                      text_columns=tuple(args.text_column) or None, **options)  # fmt: skip
+
+
+def _matrices(dataset: Dataset, args: argparse.Namespace):
+    from recsys.evaluation.split import random_holdout, temporal_holdout
+
+    positives = dataset.positives(args.threshold if dataset.has_ratings else None)
+    columns = [c for c in ("user", "item", "timestamp") if c in positives]
+    positives = positives[columns]
+    if "timestamp" in positives:
+        train, held = temporal_holdout(positives, args.validation_fraction)
+    else:
+        train, held = random_holdout(positives, args.validation_fraction, args.seed)
+    index = dataset.index()
+    return index.matrix(train), index.matrix(held), index
+
+
+def _print_progress(record: dict) -> None:
+    if record["kind"] == "epoch":
+        val = " ".join(f"{k}={v:.4f}" for k, v in record.get("validation", {}).items())
+        print(f"epoch {record['epoch']}: loss {record['loss']:.4f} {val}"
+              + (" (best)" if record.get("best") else ""), file=sys.stderr)  # fmt: skip
+    elif record["kind"] == "event":
+        print(record["message"], file=sys.stderr)
+    elif record["kind"] == "step":
+        print(f"step {record['step']}/{record['total_steps']} loss {record['loss']:.4f} "
+              f"{record['samples_per_s']:.0f} samples/s eta {record['eta_s']:.0f} s",
+              file=sys.stderr)  # fmt: skip
+    sys.stderr.flush()

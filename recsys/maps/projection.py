@@ -1,0 +1,143 @@
+"""Item maps: a 2-D projection of item embeddings (:func:`project`), cached on disk.
+
+UMAP (McInnes, Healy & Melville, 2018, arXiv:1802.03426) or PCA to 2-D, cached as
+``<cache_dir>/<key>.npy`` with key = (embeddings fingerprint, method, n_neighbors, min_dist,
+metric, seed, n_epochs); loaded with ``allow_pickle=False``. UMAP with a seed runs single-threaded
+and gives the same picture twice.
+
+2-D distances are only a picture: UMAP keeps local neighbourhoods roughly, not global distances, so
+neighbour lists always come from the full space (:mod:`recsys.maps.neighbours`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from recsys.runs.atomic import atomic_save_npy
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE_DIR = REPO / ".cache" / "projections"
+
+Method = Literal["umap", "pca"]
+Metric = Literal["cosine", "euclidean", "correlation", "manhattan"]
+METRICS: tuple[str, ...] = ("cosine", "euclidean", "correlation", "manhattan")
+
+
+@dataclass(frozen=True)
+class ProjectionConfig:
+    """How to draw the map. PCA ignores every field but ``method``.
+
+    Attributes:
+        method: ``"umap"`` (the map) or ``"pca"`` (instant, linear; for tests and huge catalogues).
+        n_neighbors: UMAP's neighbourhood size: small keeps local detail, large the global shape.
+        min_dist: UMAP's minimum distance between drawn points. UMAP's own default (0.1) packs
+            each catalogue category into a dot; 0.5 spreads it so tail and head items inside a
+            category can be told apart.
+        metric: distance in the embedding space; cosine suits sentence embeddings.
+        seed: random state; fixed so the same data gives the same picture.
+        n_epochs: UMAP optimisation epochs; 200 (UMAP's own choice above 10k items) is enough for
+            a picture and 2-3x faster than the 500 it uses for small data; ``None`` = UMAP's.
+    """
+
+    method: Method = "umap"
+    n_neighbors: int = 15
+    min_dist: float = 0.5
+    metric: Metric = "cosine"
+    seed: int = 42
+    n_epochs: int | None = 200
+
+    def key(self) -> str:
+        if self.method == "pca":
+            return "pca"
+        return (
+            f"umap-nn{self.n_neighbors}-md{self.min_dist:g}-{self.metric}-s{self.seed}"
+            f"-e{self.n_epochs or 'auto'}"
+        )
+
+
+# --------------------------------------------------------------------------- projection
+
+
+def fingerprint(embeddings: np.ndarray) -> str:
+    """16 hex digits identifying an array's shape, dtype and values."""
+    x = np.ascontiguousarray(embeddings)
+    h = hashlib.sha256(f"{x.shape}-{x.dtype.str}".encode())
+    h.update(x.data)
+    return h.hexdigest()[:16]
+
+
+def cache_path(embeddings: np.ndarray, config: ProjectionConfig, cache_dir=None) -> Path:
+    root = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    return root / f"{fingerprint(embeddings)}-{config.key()}.npy"
+
+
+def is_cached(embeddings: np.ndarray, config: ProjectionConfig, cache_dir=None) -> bool:
+    return cache_path(embeddings, config, cache_dir).exists()
+
+
+def project(
+    embeddings: np.ndarray,
+    config: ProjectionConfig | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+) -> np.ndarray:
+    """(N, D) embeddings -> (N, 2) float32 coordinates, from the disk cache when possible.
+
+    ``cache_dir=None`` means :data:`DEFAULT_CACHE_DIR` (looked up at call time).
+    """
+    config = config or ProjectionConfig()
+    path = cache_path(embeddings, config, cache_dir)
+    if use_cache and path.exists():
+        try:
+            xy = np.load(path, allow_pickle=False)
+            if xy.shape == (len(embeddings), 2):
+                return xy
+        except (OSError, ValueError):
+            pass  # unreadable entry: recompute and overwrite
+    x = np.asarray(embeddings, dtype=np.float32)
+    xy = _pca(x) if config.method == "pca" else _umap(x, config)
+    if use_cache:
+        atomic_save_npy(path, xy)
+    return xy
+
+
+def _pca(x: np.ndarray) -> np.ndarray:
+    """First two principal components, signs fixed so the result is deterministic.
+
+    Eigenvectors of the (D, D) scatter matrix rather than an SVD of the (N, D) data: the same
+    axes, several times faster when N >> D.
+    """
+    out = np.zeros((len(x), 2), dtype=np.float32)
+    if len(x) < 2:
+        return out
+    centred = x - x.mean(0)  # (N, D)
+    scatter = (centred.T @ centred).astype(np.float64)  # (D, D); f32 product: BLAS, fast
+    _, vecs = np.linalg.eigh(scatter)  # ascending eigenvalues
+    axes = vecs[:, ::-1][:, :2].astype(np.float32)  # (D, r), r = min(2, D)
+    scores = centred @ axes  # (N, r)
+    r = scores.shape[1]
+    signs = np.sign(scores[np.abs(scores).argmax(0), np.arange(r)])
+    out[:, :r] = scores * np.where(signs == 0, 1, signs)
+    return out
+
+
+def _umap(x: np.ndarray, config: ProjectionConfig) -> np.ndarray:
+    if len(x) < 5:  # UMAP's spectral init needs a few points; a handful is a PCA picture anyway
+        return _pca(x)
+    import umap  # slow import (~3-20 s), so only when a UMAP is really computed
+
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=max(2, min(config.n_neighbors, len(x) - 1)),
+        min_dist=config.min_dist,
+        metric=config.metric,
+        random_state=config.seed,
+        n_epochs=config.n_epochs,
+        n_jobs=1,  # a seed makes UMAP single-threaded anyway; saying so avoids its warning
+    )
+    return reducer.fit_transform(x).astype(np.float32)

@@ -1,0 +1,155 @@
+"""Whether a launched run still runs, why it ended, and polling its progress log.
+
+Liveness: a run is alive while its recorded pid exists *and* that process's command line names its
+run folder (so a recycled pid is not mistaken for the run). A run whose status says
+created/running/stopping but whose process is gone is reported, and written back, as ``failed``
+with the reason from the tail of ``train.log`` (``stopped`` instead when a cancel was asked).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recsys.runs.atomic import read_json
+from recsys.runs.folder import LAUNCH, LOG, PROGRESS, STATUS, RunFolder, read_status
+
+ACTIVE = ("created", "running", "stopping")
+PF_EXITING = 0x4  # Linux task flag, set from the start of exit until the process is reaped
+STARTUP_GRACE_S = 20.0  # a "created" run whose process vanished this long ago never started
+
+
+def is_alive(run_dir: str | os.PathLike, status: dict | None = None) -> bool:
+    """Whether the run's process runs: pid alive (same host) and its command names the folder."""
+    run_dir = Path(run_dir)
+    status = status if status is not None else read_status(run_dir)
+    if not status.get("alive"):
+        return False
+    proc = Path(f"/proc/{status['pid']}")
+    if not proc.exists():
+        return sys.platform != "linux"  # no /proc to double-check: trust the pid
+    try:
+        fields = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+        if fields[0] == "Z" or int(fields[6]) & PF_EXITING:
+            return True  # ending (its command line is already gone): wait for its exit code
+        return str(run_dir.resolve()) in proc.joinpath("cmdline").read_bytes().decode(
+            errors="replace"
+        )
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def read_state(run_dir: str | os.PathLike) -> dict:
+    """``status.json`` with crash detection applied (see the module docstring)."""
+    return settle(Path(run_dir))
+
+
+def settle(run_dir: Path, exit_code: int | None = None) -> dict:
+    """:func:`read_state`, with the exit code when the caller reaped the process itself."""
+    raw = read_json(run_dir / STATUS, default=None) or {"state": "created"}
+    status = read_status(run_dir)
+    status["alive"] = exit_code is None and is_alive(run_dir, status)
+    if raw.get("state") not in ACTIVE or status["alive"]:
+        return {**status, "state": raw.get("state", status["state"])}
+    if raw.get("state") == "created" and exit_code is None:
+        if time.time() - raw.get("updated", 0) < STARTUP_GRACE_S:
+            return {**status, "state": "created"}  # being spawned right now
+    folder = RunFolder(run_dir)
+    cancelled = (read_json(run_dir / LAUNCH, default={}) or {}).get("cancelled")
+    if folder.stop_requested() or cancelled:
+        state, message = "stopped", "cancelled"
+    else:
+        state, message = "failed", failure_reason(log_tail(run_dir, 60), exit_code)
+    if status.get("host", "") in ("", os.uname().nodename):  # never judge another host's run
+        folder.write_status(state, message=message, ended=time.time())
+    return {**status, "state": state, "message": message}
+
+
+def failure_reason(tail: str, exit_code: int | None = None) -> str:
+    """A one-line reason from the end of a log: the last exception line, or the exit signal."""
+    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if (
+            re.match(r"^[\w.]*(Error|Exception|Interrupt|Exit)\b", line, re.IGNORECASE)
+            or "out of memory" in line
+        ):
+            return line[:300]
+    if exit_code is not None and exit_code < 0:
+        name = signal.Signals(-exit_code).name
+        hint = " (possibly out of memory)" if exit_code == -signal.SIGKILL else ""
+        return f"process killed by {name}{hint}"
+    if exit_code:
+        return f"process exited with code {exit_code}" + (f": {lines[-1][:200]}" if lines else "")
+    return "process ended without a final status" + (f": {lines[-1][:200]}" if lines else "")
+
+
+def log_tail(run_dir: str | os.PathLike, lines: int = 40, max_bytes: int = 32_768) -> str:
+    """The last ``lines`` lines of ``train.log`` (reads at most ``max_bytes`` from its end)."""
+    path = Path(run_dir) / LOG
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, path.stat().st_size - max_bytes))
+            data = fh.read()
+    except FileNotFoundError:
+        return ""
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------- polling
+
+
+@dataclass
+class Poll:
+    """One look at a run: its state and the progress records written since ``offset``."""
+
+    state: str
+    alive: bool
+    message: str
+    status: dict
+    records: list[dict] = field(default_factory=list)
+    offset: int = 0
+
+    @property
+    def ended(self) -> bool:
+        return self.state not in ACTIVE
+
+
+def poll(run_dir: str | os.PathLike, offset: int = 0) -> Poll:
+    """State plus new ``progress.jsonl`` records from byte ``offset`` (whole lines only)."""
+    run_dir = Path(run_dir)
+    status = read_state(run_dir)
+    records, offset = read_progress_since(run_dir / PROGRESS, offset)
+    return Poll(
+        state=status["state"],
+        alive=bool(status.get("alive")),
+        message=str(status.get("message", "")),
+        status=status,
+        records=records,
+        offset=offset,
+    )
+
+
+def read_progress_since(path: Path, offset: int) -> tuple[list[dict], int]:
+    """Records after byte ``offset`` up to the last complete line, and the new offset."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n") + 1  # a line still being written waits for the next poll
+    records = []
+    for line in data[:end].decode("utf-8", "replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    return records, offset + end

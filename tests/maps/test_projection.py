@@ -1,0 +1,71 @@
+"""Projection to 2-D and its cache, on tiny inputs whose right answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recsys.maps import projection
+from recsys.maps.neighbours import normalise
+from recsys.maps.projection import ProjectionConfig
+
+
+def clusters(n: int = 120, d: int = 16, seed: int = 0) -> np.ndarray:
+    """Three well separated blobs of unit vectors."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, d)) * 4
+    x = centres[np.arange(n) % 3] + rng.normal(size=(n, d))
+    return normalise(x)
+
+
+# --------------------------------------------------------------------------- projection
+
+
+def test_pca_is_deterministic_2d_float32():
+    x = clusters()
+    a = projection.project(x, ProjectionConfig(method="pca"), use_cache=False)
+    b = projection.project(x.copy(), ProjectionConfig(method="pca"), use_cache=False)
+    assert a.shape == (len(x), 2) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+
+
+def test_umap_same_seed_same_picture_and_keeps_clusters(tmp_path):
+    x = clusters()
+    cfg = ProjectionConfig(n_neighbors=10, n_epochs=30, seed=7)
+    a = projection.project(x, cfg, use_cache=False)  # first call pays numba compilation
+    b = projection.project(x, cfg, use_cache=False)
+    np.testing.assert_array_equal(a, b)
+    label = np.arange(len(x)) % 3
+    centre = np.stack([a[label == c].mean(0) for c in range(3)])
+    nearest = np.linalg.norm(a[:, None] - centre[None], axis=2).argmin(1)
+    assert (nearest == label).mean() > 0.95
+
+
+def test_cache_keyed_by_fingerprint_and_parameters(tmp_path, monkeypatch):
+    x = clusters(30)
+    cfg = ProjectionConfig(seed=1)
+    path = projection.cache_path(x, cfg, tmp_path)
+    assert path != projection.cache_path(x, ProjectionConfig(seed=2), tmp_path)
+    assert path != projection.cache_path(x, ProjectionConfig(seed=1, min_dist=0.2), tmp_path)
+    assert path != projection.cache_path(x, ProjectionConfig(seed=1, metric="euclidean"), tmp_path)
+    assert path != projection.cache_path(x[::-1], cfg, tmp_path)
+
+    fake = np.arange(60, dtype=np.float32).reshape(30, 2)
+    monkeypatch.setattr(projection, "_umap", lambda x, config: fake)
+    first = projection.project(x, cfg, cache_dir=tmp_path)
+    assert path.exists() and not projection.is_cached(x, ProjectionConfig(seed=2), tmp_path)
+
+    def fail(x, config):
+        raise AssertionError("recomputed although cached")
+
+    monkeypatch.setattr(projection, "_umap", fail)
+    np.testing.assert_array_equal(projection.project(x, cfg, cache_dir=tmp_path), first)
+
+
+def test_corrupt_cache_entry_is_recomputed(tmp_path):
+    x = clusters(20)
+    cfg = ProjectionConfig(method="pca")
+    path = projection.cache_path(x, cfg, tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a numpy file")
+    xy = projection.project(x, cfg, cache_dir=tmp_path)
+    np.testing.assert_array_equal(np.load(path, allow_pickle=False), xy)
