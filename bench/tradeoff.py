@@ -65,7 +65,7 @@ def curves(data_dir: Path, seed: int) -> dict[str, list[dict]]:
     for loss in LOSSES:
         hybrid.retune(loss)
         point = measure(hybrid.score(users, history), st, users)
-        out["hybrid"].append({"max_accuracy_loss": loss, **point, "blend": hybrid.blend_})
+        out["hybrid"].append({"max_accuracy_loss": loss, **point, "blend": hybrid.blend_.to_dict()})
         print("hybrid", loss, point, file=sys.stderr)
 
     ease = make_model("ease").fit(data)

@@ -4,43 +4,83 @@ For an item in band b (head / tail / cold) and a user u (see :mod:`recsys.models
 
     score(u, i) = a_b * z_cf(u, i) + w_b * z_text(u, i) + c_b + d_b * t_u + e_b * n_u
 
-A blend is ``{"w": [w_b], "c": [c_b], "d": [d_b], "e": [e_b]}``, one value per band.
+A :class:`Blend` holds w (``weights``), c (``offsets``), d (``tail_slopes``) and e
+(``length_slopes``), one value per band.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.evaluation.metrics import COLD, HEAD
 
+Field = Literal["weights", "offsets", "tail_slopes", "length_slopes"]
+PerBand = tuple[float, float, float]  # (head, tail, cold)
+
+
+@dataclass(frozen=True)
+class Blend:
+    """One value per band (head, tail, cold) of each term of the hybrid's score.
+
+    Attributes:
+        weights: w_b, the weight of z_text in band b.
+        offsets: c_b, a constant per band: how many list slots the band earns.
+        tail_slopes: d_b, the slope of the user's standardised long-tail affinity t_u.
+        length_slopes: e_b, the slope of the user's standardised log history length n_u.
+    """
+
+    weights: PerBand = (0.0, 0.0, 0.0)
+    offsets: PerBand = (0.0, 0.0, 0.0)
+    tail_slopes: PerBand = (0.0, 0.0, 0.0)
+    length_slopes: PerBand = (0.0, 0.0, 0.0)
+
+    def with_value(self, field: Field, band: int, value: float) -> Blend:
+        """A copy with ``field``'s value for ``band`` set to ``value``."""
+        values = list(getattr(self, field))
+        values[band] = float(value)
+        return replace(self, **{field: (values[0], values[1], values[2])})
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """``{"weights": [w_head, w_tail, w_cold], "offsets": [...], ...}``, for JSON."""
+        return {f.name: list(getattr(self, f.name)) for f in fields(self)}
+
 
 def blend_scores(
-    z_cf: np.ndarray, z_lm: np.ndarray, groups: np.ndarray, blend: dict, features=None
+    z_cf: np.ndarray,
+    z_lm: np.ndarray,
+    groups: np.ndarray,
+    blend: Blend,
+    features: np.ndarray | None = None,
 ) -> np.ndarray:
     """a_b z_cf + w_b z_text + c_b + d_b t_u + e_b n_u per item band b (a = 1, 1, 0 for head,
     tail, cold).
 
     ``features`` (B, 2) are each user's standardised t_u and n_u (:func:`user_features`), or (B,)
-    t_u alone; ``blend["d"]`` and ``blend["e"]`` (optional) their slopes per band.
+    t_u alone.
     """
     out = offsets(groups, blend, features, len(z_cf))
-    w = np.asarray(blend["w"], dtype=np.float32)[groups]
+    w = np.asarray(blend.weights, dtype=np.float32)[groups]
     out += z_lm * w + np.where(groups == COLD, 0.0, z_cf)
     out[np.isneginf(z_cf)] = -np.inf  # items excluded upstream stay excluded
     return out.astype(np.float32)
 
 
-def offsets(groups: np.ndarray, blend: dict, features, n_users: int) -> np.ndarray:
+def offsets(
+    groups: np.ndarray, blend: Blend, features: np.ndarray | None, n_users: int
+) -> np.ndarray:
     """(B, I) band offsets c_b + d_b * t_u + e_b * n_u."""
-    out = np.broadcast_to(np.asarray(blend["c"], np.float32)[groups], (n_users, len(groups)))
+    out = np.broadcast_to(np.asarray(blend.offsets, np.float32)[groups], (n_users, len(groups)))
     out = out.astype(np.float32)
     if features is None:
         return out
     features = np.asarray(features, np.float32).reshape(n_users, -1)
-    for column, key in enumerate(("d", "e")[: features.shape[1]]):
-        if key in blend:
-            out += features[:, column, None] * np.asarray(blend[key], np.float32)[groups]
+    slopes = (blend.tail_slopes, blend.length_slopes)
+    for column, slope in enumerate(slopes[: features.shape[1]]):
+        out += features[:, column, None] * np.asarray(slope, np.float32)[groups]
     return out
 
 

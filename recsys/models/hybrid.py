@@ -43,8 +43,8 @@ from recsys.data import popularity
 from recsys.evaluation import metrics
 from recsys.evaluation.metrics import COLD, HEAD
 from recsys.models.base import Recommender, TrainData, exclude, standardise, top_k
-from recsys.models.blend import blend_scores, offsets, user_features
-from recsys.models.blend_search import RANDOM_TRIALS, ascend, blend_of, random_blend
+from recsys.models.blend import Blend, blend_scores, offsets, user_features
+from recsys.models.blend_search import RANDOM_TRIALS, Trial, ascend, random_blend
 
 
 class Hybrid(Recommender):
@@ -63,12 +63,11 @@ class Hybrid(Recommender):
         seed: int = 0,
         cf_params: dict | None = None,
         lm_params: dict | None = None,
-        blend: dict | None = None,
+        blend: Blend | None = None,
         lexical: float = 0.5,
         random_trials: int = RANDOM_TRIALS,
     ) -> None:
-        """``blend`` fixes {"w": [w_b], "c": [0, c_tail, c_cold], "d": [...], "e": [...]}
-        ("d" and "e" optional, zero when absent)."""
+        """``blend`` fixes the :class:`~recsys.models.blend.Blend` instead of searching it."""
         self.cf, self.lm, self.holdout, self.cold_share = cf, lm, holdout, cold_share
         self.lexical, self.random_trials = lexical, random_trials
         self.max_accuracy_loss = max_accuracy_loss
@@ -106,7 +105,7 @@ class Hybrid(Recommender):
         if self.blend is not None:
             self.blend_ = self.blend
 
-    def _tune(self, train: sp.csr_matrix, held: sp.csr_matrix, groups: np.ndarray) -> list:
+    def _tune(self, train: sp.csr_matrix, held: sp.csr_matrix, groups: np.ndarray) -> list[Trial]:
         """Score ``held``'s users once, then search the blend; returns the trials."""
         users = np.flatnonzero(np.diff(held.indptr))
         z_cf, z_lm = self._z_scores(users, train[users], groups)
@@ -118,7 +117,7 @@ class Hybrid(Recommender):
         features = self._standard_features(raw)
         target, k = held[users], min(20, len(groups))
 
-        def measure(blend: dict) -> tuple[float, float]:
+        def measure(blend: Blend) -> tuple[float, float]:
             top, _ = top_k(blend_scores(z_cf, z_lm, groups, blend, features), k)
             m = metrics.evaluate_topk(top, target, counts, groups, (k,))
             bands = metrics.evaluate_by_band(top, target, counts, groups, (k,))
@@ -129,14 +128,11 @@ class Hybrid(Recommender):
 
         self.measure_, self.accurate_ = measure, None
         rng = np.random.default_rng(self.seed)
-        self.random_trials_ = [
-            {**b, "recall": r, "long_tail": t}
-            for b in [random_blend(rng) for _ in range(self.random_trials)]
-            for r, t in [measure(b)]
-        ]
+        blends = [random_blend(rng) for _ in range(self.random_trials)]  # all draws, then measures
+        self.random_trials_ = [Trial(b, *measure(b)) for b in blends]
         return self.retune(self.max_accuracy_loss)
 
-    def retune(self, max_accuracy_loss: float) -> list:
+    def retune(self, max_accuracy_loss: float) -> list[Trial]:
         """Search the blend again for another ``max_accuracy_loss`` (no refit); sets ``blend_``.
 
         The most accurate blend (coordinate ascent from the collaborative blend and from the best
@@ -147,18 +143,17 @@ class Hybrid(Recommender):
         """
         measure = self.measure_
         if self.accurate_ is None:  # the same for every max_accuracy_loss
-            start = {"w": [0.0, 0.0, 1.0], "c": [0.0, 0.0, -9.0], "d": [0.0] * 3, "e": [0.0] * 3}
-            r0, t0 = measure(start)
+            start = Blend(weights=(0.0, 0.0, 1.0), offsets=(0.0, 0.0, -9.0))  # collaborative
             # Ties go to the earlier candidate: the collaborative blend, then the accurate one,
             # then random ones, so a holdout that cannot tell blends apart never picks a random
             # corner.
-            found = [{**start, "recall": r0, "long_tail": t0}]
-            best = max(self.random_trials_, key=lambda x: x["recall"])
+            found = [Trial(start, *measure(start))]
+            best = max(self.random_trials_, key=lambda x: x.recall)
             blend, (recall, long_tail) = max(  # ascents from the collaborative and the best random
-                (ascend(blend_of(b), measure, lambda r, t: r, found) for b in (start, best)),
+                (ascend(b, measure, lambda r, t: r, found) for b in (start, best.blend)),
                 key=lambda result: result[1][0],
             )
-            found.append({**blend, "recall": recall, "long_tail": long_tail})
+            found.append(Trial(blend, recall, long_tail))
             self.accurate_ = (recall, found)
         recall, found = self.accurate_
         trials = [*found, *self.random_trials_]
@@ -167,8 +162,8 @@ class Hybrid(Recommender):
         def objective(r: float, t: float) -> float:
             return t + 1e-3 * r if r >= floor else -1.0 + r
 
-        best = max(trials, key=lambda x: objective(x["recall"], x["long_tail"]))
-        blend, _ = ascend(blend_of(best), measure, objective, trials)
+        best = max(trials, key=lambda x: objective(x.recall, x.long_tail))
+        blend, _ = ascend(best.blend, measure, objective, trials)
         self.max_accuracy_loss, self.blend_ = max_accuracy_loss, blend
         return trials
 
@@ -211,7 +206,7 @@ class Hybrid(Recommender):
         g = self.groups_
         z_cf = standardise(self.cf_.score(users, history), g)
         z_lm, z_lex = self._text_parts(users, history, g)
-        w = np.asarray(self.blend_["w"], dtype=np.float32)[g]
+        w = np.asarray(self.blend_.weights, dtype=np.float32)[g]
         out = {
             "collaborative": np.where(g == COLD, 0.0, z_cf).astype(np.float32),
             "language_model": (z_lm * w).astype(np.float32),

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from recsys.models import TrainData, make_model
 from recsys.models.base import standardise
-from recsys.models.blend import blend_scores
+from recsys.models.blend import Blend, blend_scores
 from recsys.models.hybrid import Hybrid, random_holdout
 from recsys.models.lm import _max_cosine, profile_cosine
 from tests.lm_fixtures import tiny_model_dir
@@ -24,7 +24,9 @@ def test_blend_gives_cold_items_lm_score_only_and_keeps_exclusions():
     groups = np.array([0, 1, 2], dtype=np.int8)
     z_cf = np.array([[1.0, -np.inf, 0.0]], dtype=np.float32)
     z_lm = np.array([[2.0, 2.0, 2.0]], dtype=np.float32)
-    out = blend_scores(z_cf, z_lm, groups, {"w": [0.5, 1.0, 2.0], "c": [0.0, -1.0, -3.0]})
+    out = blend_scores(
+        z_cf, z_lm, groups, Blend(weights=(0.5, 1.0, 2.0), offsets=(0.0, -1.0, -3.0))
+    )
     assert out[0, 0] == 1.0 + 1.0
     assert np.isneginf(out[0, 1])
     assert out[0, 2] == 2.0 * 2.0 - 3.0
@@ -51,7 +53,7 @@ def test_hybrid_tunes_a_blend_and_splits_into_parts(tmp_path, block_matrix):
     text = ["red apple song"] * 5 + ["blue sky film"] * 5 + ["red apple movie", "blue sky movie"]
     lm_params = dict(model=str(tiny_model_dir(tmp_path)), dim=16, epochs=2, cache_dir=None)
     model = Hybrid(lm_params=lm_params, holdout=0.25).fit(TrainData(block_matrix, text))
-    assert set(model.blend_) == {"w", "c", "d", "e"} and len(model.blend_["c"]) == 3
+    assert isinstance(model.blend_, Blend) and len(model.blend_.offsets) == 3
     lexical = model.parts(np.arange(2), block_matrix[:2])["content"]  # the lexical term
     assert (lexical[:, model.groups_ == 0] == 0).all()  # head items: collaborative + LM only
     users = np.arange(4)
@@ -105,7 +107,9 @@ def test_user_features_and_offsets_move_slots_per_user():
     history = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]], np.float32))
     np.testing.assert_allclose(user_features(history, groups), [[0.5, np.log(3)], [0, np.log(2)]])
     features = np.array([[1.0, 2.0], [-1.0, 0.0]], np.float32)
-    blend = {"c": [0.0, -1.0, -2.0], "d": [0.0, 1.0, 0.5], "e": [0.0, 0.0, 1.0]}
+    blend = Blend(
+        offsets=(0.0, -1.0, -2.0), tail_slopes=(0.0, 1.0, 0.5), length_slopes=(0.0, 0.0, 1.0)
+    )
     np.testing.assert_allclose(offsets(groups, blend, features, 2),
                                [[0, 0, 0.5], [0, -2, -2.5]])  # fmt: skip
 
@@ -124,3 +128,26 @@ def test_hybrid_retune_does_not_depend_on_earlier_budgets(block_matrix):
     model.retune(0.5)
     model.retune(0.08)
     assert model.blend_ == first
+
+
+def test_blend_copies_with_one_value_changed_and_names_its_fields():
+    blend = Blend(weights=(0.0, 0.5, 1.0))
+    moved = blend.with_value("offsets", 2, -3)
+    assert moved.offsets == (0.0, 0.0, -3.0) and moved.weights == blend.weights
+    assert blend.offsets == (0.0, 0.0, 0.0)  # frozen: the original is unchanged
+    assert moved.to_dict() == {"weights": [0.0, 0.5, 1.0], "offsets": [0.0, 0.0, -3.0],
+                               "tail_slopes": [0.0] * 3, "length_slopes": [0.0] * 3}  # fmt: skip
+
+
+def test_random_blend_draws_in_the_order_of_the_box():
+    """Regression: the typed Blend must draw choices, then ranges, in the box's order, as the
+    dict blends did (the same seed gives the same 400 random trials, so the same tuned blend)."""
+    from recsys.models.blend_search import random_blend
+
+    blend = random_blend(np.random.default_rng(0))
+    assert blend.weights == (2.0, 1.0, 1.0)
+    np.testing.assert_array_equal(blend.offsets, (0.0, -3.7951323803190267, -6.884306551300297))
+    np.testing.assert_array_equal(blend.tail_slopes, (0.0, 2.4398107176008175, 4.563777886388609))
+    np.testing.assert_array_equal(
+        blend.length_slopes, (0.0, 0.8199073273015396, 1.9179862439359936)
+    )

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from recsys.models import TrainData, make_model
+from recsys.models.blend import Blend
 from recsys.whatif import scorers
 
 TEXT = ["space ship laser robot"] * 5 + ["love letter wedding kiss"] * 5 + ["space sequel", "kiss"]
@@ -14,7 +15,7 @@ TEXT = ["space ship laser robot"] * 5 + ["love letter wedding kiss"] * 5 + ["spa
 
 def test_hybrid_parts_sum_to_the_hybrid_score(block_matrix):
     data = TrainData(block_matrix, TEXT)
-    blend = {"w": [0.5, 1.0, 2.0], "c": [0.0, 0.25, -0.5]}
+    blend = Blend(weights=(0.5, 1.0, 2.0), offsets=(0.0, 0.25, -0.5))
     model = make_model("hybrid", lm="tfidf", blend=blend).fit(data)
     users = np.arange(20)
     parts = scorers.hybrid_parts(model)(users, block_matrix[users])
