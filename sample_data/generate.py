@@ -1,671 +1,179 @@
-"""Generate the bundled synthetic e-commerce sample: a product catalogue and a long-tail log.
+"""Generate a synthetic e-commerce shop: a product catalogue and a long-tail interaction log.
 
-Run ``python sample_data/generate.py`` (or ``--out DIR``) to rewrite ``items.csv`` and
-``interactions.csv``; the output is byte-identical on every run for a given numpy version.
+``python sample_data/generate.py`` (or ``--out DIR``) rewrites the bundled ``items.csv`` and
+``interactions.csv``, byte-identical on every run for a given numpy version.
+``--users N --items M --interactions K --out DIR`` makes a shop of any size with the same model,
+vectorised so that 200,000 users x 1,000,000 items x 10,000,000 interactions fit on one box.
 
 How the data is made:
 
-* Items: ~20 categories, each with its own vocabulary (nouns, materials, variants, origins,
-  uses, features). Titles and 1-3 sentence descriptions are composed from that vocabulary plus
-  one of 8 cross-category styles, so the text carries the category, style and material.
-* Popularity: a Zipf weight ``rank ** -ZIPF_EXPONENT`` over a random item order; a few % of
-  items are "new arrivals" with no weight at all, so they stay cold.
+* Items: 20 categories, each with its own vocabulary (nouns, materials, variants, origins,
+  uses, features; ``vocabulary.py``). Titles and 1-3 sentence descriptions are composed from
+  that vocabulary plus one of 8 cross-category styles, so the text carries the category, style
+  and material.
+* Popularity: a Zipf weight ``rank ** -exponent`` over a random item order; a few % of items
+  are "new arrivals" with no weight at all, so they stay cold.
 * Users: 1-3 preferred categories, 1-2 preferred styles and 0-2 preferred materials. Each user's
   choice distribution mixes popularity with affinity (category/style/material matches); niche
   users lean on affinity, mainstream users on popularity. Activity is lognormal.
 * Ratings rise with affinity; timestamps span 2024 and increase within each user.
+
+Files: ``model.py`` (parameters, size limits), ``bundled.py`` (the committed sample, exact),
+``catalogue.py`` and ``behaviour.py`` (any size), ``summary.py`` (the printed figures); this
+file writes the tables and holds the command line.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import sys
+import time
 from pathlib import Path
+from typing import Literal, NoReturn
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import csv
 
-SEED = 20240601
-N_ITEMS = 2000
-N_USERS = 1000
-TARGET_INTERACTIONS = 50_000
-ZIPF_EXPONENT = 1.2
-COLD_SHARE = 0.03  # new arrivals with no popularity and no affinity weight
-CHINESE_SHARE = 0.02
-# Affinity logit weights: a liked category dominates, style and material refine within it;
-# POP_IN_AFFINITY keeps some popularity even in taste-driven choices, as in real shops.
-W_CATEGORY, W_STYLE, W_MATERIAL, POP_IN_AFFINITY = 4.0, 2.0, 1.0, 1.0
-NICHE_USERS = 0.4
-START_TS = 1_704_067_200  # 2024-01-01 00:00:00 UTC
-SPAN_S = 366 * 24 * 3600  # 2024 is a leap year
 OUT_DIR = Path(__file__).resolve().parent
-ITEM_COLUMNS = ["item_id", "title", "description", "category", "style", "tags", "price"]
-INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
+if str(OUT_DIR.parent) not in sys.path:  # run as a script or loaded by path: find sample_data.*
+    sys.path.insert(0, str(OUT_DIR.parent))
 
-
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split("|"))
-
-
-@dataclass(frozen=True)
-class Style:
-    """A cross-category style: the words that express it and how it moves the price."""
-
-    name: str
-    adjectives: tuple[str, ...]
-    sentences: tuple[str, ...]
-    zh: str
-    price_factor: float
-
-
-@dataclass(frozen=True)
-class Category:
-    """One product category and the vocabulary its titles and descriptions are built from."""
-
-    name: str
-    price: float
-    styles: tuple[str, ...]
-    nouns: tuple[str, ...]
-    materials: tuple[str, ...]  # used as a modifier: "full-grain leather", "Nebbiolo", "50mm f/1.2"
-    variants: tuple[str, ...]  # a phrase with its own preposition: "in cognac", "for 2-4 players"
-    origins: tuple[str, ...]  # a phrase with its own verb: "made in Florence", "from Rioja"
-    uses: tuple[str, ...]
-    features: tuple[str, ...]
-    zh: dict[str, str]  # Chinese names for some nouns and materials
-
-
-def _cat(name: str, price: float, styles: str, *fields: str, zh: str) -> Category:
-    nouns, materials, variants, origins, uses, features = (_split(f) for f in fields)
-    pairs = dict(pair.split("=") for pair in _split(zh))
-    return Category(
-        name, price, _split(styles), nouns, materials, variants, origins, uses, features, pairs
-    )
-
-
-STYLES: tuple[Style, ...] = tuple(
-    Style(name, _split(adj), _split(sent), zh, factor)
-    for name, adj, sent, zh, factor in (
-        ("minimalist", "minimalist|clean-lined|pared-back|understated|streamlined",
-         "A minimalist design with nothing you don't need.|Clean-lined and understated, it suits "
-         "a pared-back home.|Quietly minimalist, with a restrained palette.", "简约", 1.0),
-        ("vintage", "vintage|retro|heritage|antique-finish|old-school",
-         "It has the warm, vintage character of another era.|Retro details give it a vintage "
-         "feel.|A heritage look that only gets better with age.", "复古", 1.1),
-        ("luxury", "luxury|premium|limited-edition|signature|deluxe",
-         "A luxury piece finished to the highest standard.|Premium from the first touch to the "
-         "last detail.|An indulgent, luxury choice for a special occasion.", "奢华", 1.9),
-        ("eco", "eco-friendly|sustainable|recycled|organic|low-impact",
-         "Made with sustainable, low-impact methods and recycled packaging.|An eco-friendly "
-         "choice: responsibly sourced and plastic-free.|Sustainable sourcing keeps its footprint "
-         "small.", "环保", 1.05),
-        ("artisanal", "handmade|hand-crafted|artisan|hand-finished|small-batch",
-         "Handmade in a small workshop, so no two are quite alike.|Hand-crafted by artisans "
-         "using traditional techniques.|A small-batch, handmade piece.", "手工", 1.3),
-        ("technical", "high-performance|precision|pro-grade|ultralight|engineered",
-         "Engineered for high performance in demanding conditions.|A precision, technical "
-         "design with nothing left to chance.|Pro-grade performance in a light, engineered "
-         "package.", "专业", 1.4),
-        ("classic", "classic|timeless|traditional|everyday|essential",
-         "A classic that never goes out of style.|Timeless and traditional, made to last for "
-         "decades.|A classic shape you will reach for again and again.", "经典", 1.0),
-        ("playful", "playful|colourful|whimsical|bold|quirky",
-         "Playful and colourful, it brings a smile to the room.|A bold, whimsical twist on a "
-         "familiar favourite.|Fun, colourful and a little quirky.", "趣味", 0.85),
-    )
-)  # fmt: skip
-STYLE_INDEX = {s.name: k for k, s in enumerate(STYLES)}
-
-CATEGORIES: tuple[Category, ...] = (
-    _cat("Leather Bags", 180, "artisanal|classic|vintage|luxury|minimalist",
-         "messenger bag|tote bag|briefcase|backpack|crossbody bag|weekender|satchel|clutch|"
-         "bucket bag|laptop sleeve|belt bag|doctor bag",
-         "full-grain leather|vegetable-tanned leather|pebbled calfskin|suede|waxed canvas and "
-         "leather|buffalo leather|nubuck|saddle leather",
-         "in cognac|in oxblood|in black|in tan|in forest green|in chestnut|in navy|with brass "
-         "hardware|with a contrast stitch",
-         "made in Florence|made in León|stitched in Marrakech|made in Portugal|crafted in "
-         "Barcelona|made in Oaxaca|made in Vermont",
-         "daily commuting|weekend trips|carrying a 15-inch laptop|the office|market runs",
-         "The lining is unbleached cotton with two slip pockets.|Edges are burnished by hand and "
-         "the seams saddle-stitched.|An adjustable strap lets it sit at the hip or across the "
-         "body.|It develops a rich patina with use.|Comes with a cotton dust bag.",
-         zh="tote bag=托特包|messenger bag=邮差包|briefcase=公文包|backpack=双肩包|"
-         "full-grain leather=头层牛皮|vegetable-tanned leather=植鞣革|suede=麂皮"),
-    _cat("Vintage Furniture", 650, "vintage|classic|minimalist|artisanal|luxury",
-         "sideboard|armchair|writing desk|chest of drawers|bookcase|dining table|coffee table|"
-         "bedside table|rocking chair|bureau|hall bench|drinks cabinet",
-         "solid oak|teak|walnut|rosewood veneer|elm|beech|mahogany|pine|cherry wood",
-         "with brass handles|with tapered legs|with a waxed finish|with original hardware|in a "
-         "honey finish|with rattan panels|with a leather top",
-         "from 1960s Denmark|restored in Yorkshire|from a Parisian flat|from 1970s Italy|sourced "
-         "in Normandy|from mid-century Sweden",
-         "a small living room|a home office|the hallway|a reading corner|dining for six|the "
-         "bedroom",
-         "Restored by hand, with the original joinery intact.|Minor marks consistent with age add "
-         "to its character.|Delivered fully assembled by a two-person team.|The drawers run "
-         "smoothly on their original runners.",
-         zh="sideboard=餐边柜|armchair=扶手椅|writing desk=书桌|solid oak=实木橡木|teak=柚木|"
-         "walnut=胡桃木"),
-    _cat("Tailored Suits", 900, "classic|luxury|minimalist|vintage|playful",
-         "two-piece suit|three-piece suit|double-breasted suit|dinner jacket|blazer|sport coat|"
-         "morning suit|waistcoat|tuxedo|overcoat",
-         "Super 120s wool|tweed|linen|cotton seersucker|flannel|mohair blend|cashmere blend|"
-         "velvet|hopsack wool",
-         "in charcoal|in navy|in mid-grey|in chalk stripe|in Prince of Wales check|in olive|in "
-         "midnight blue|in houndstooth|in camel",
-         "cut on Savile Row|tailored in Naples|woven in Biella|tailored in Milan|made in Hong "
-         "Kong|cut in Tokyo",
-         "weddings|the boardroom|black-tie events|summer garden parties|job interviews|everyday "
-         "office wear",
-         "Half-canvassed construction for a natural drape.|Made to your measurements after a "
-         "short online fitting.|Working cuff buttons and a hand-sewn lapel.|Includes one free "
-         "alteration.",
-         zh="two-piece suit=两件套西装|blazer=西装外套|tuxedo=无尾礼服|tweed=粗花呢|linen=亚麻|"
-         "flannel=法兰绒"),
-    _cat("Outdoor Gear", 220, "technical|eco|minimalist|classic|playful",
-         "backpacking tent|hiking backpack|rain shell|insulated jacket|hammock|bivvy bag|tarp "
-         "shelter|gaiters|trail pack|windproof smock|stuff sack set|summit pack",
-         "ripstop nylon|Gore-Tex|recycled polyester|Dyneema|Pertex|waxed cotton|silnylon|"
-         "Cordura",
-         "in orange|in sage green|in slate|in olive|in glacier blue|in black|in sand",
-         "designed in Boulder|tested in the Scottish Highlands|made in Norway|designed in "
-         "Chamonix|tested in Patagonia|made in Japan",
-         "thru-hiking|alpine climbing|wet weekends in the hills|winter camping|bikepacking|"
-         "fast-and-light trips",
-         "Packs down to the size of a water bottle.|Taped seams keep out driving rain.|Comes with "
-         "a lifetime repair guarantee.|Light enough to forget it is in your pack.",
-         zh="backpacking tent=登山帐篷|hiking backpack=徒步背包|rain shell=冲锋衣|"
-         "ripstop nylon=防撕裂尼龙"),
-    _cat("Fine Wine", 45, "classic|luxury|eco|artisanal|vintage",
-         "cuvée|reserve|estate wine|single-vineyard bottling|magnum|half-bottle|case of six|"
-         "wine",
-         "Tempranillo|Nebbiolo|Chardonnay|Pinot Noir|Malbec|Sangiovese|Riesling|Syrah|Cabernet "
-         "Sauvignon|Grenache",
-         "from the 2015 vintage|from the 2018 vintage|from the 2019 vintage|from the 2020 "
-         "vintage|aged 24 months in oak|from old vines|bottled unfiltered",
-         "from Rioja|from Piedmont|from Burgundy|from Mendoza|from the Mosel|from the Douro "
-         "Valley|from Napa|from the Barossa",
-         "a celebration dinner|roast lamb|laying down for ten years|a summer picnic|cheese "
-         "boards|gifting",
-         "Decant for an hour before serving.|Drinking well now and for the next decade.|Scored "
-         "93 points by an independent taster.|Shipped in temperature-controlled packaging.",
-         zh="wine=葡萄酒|magnum=大瓶装葡萄酒|Pinot Noir=黑皮诺|Chardonnay=霞多丽|"
-         "Cabernet Sauvignon=赤霞珠"),
-    _cat("Custom Jewellery", 240, "minimalist|luxury|artisanal|vintage|playful|classic",
-         "signet ring|pendant necklace|stacking ring|hoop earrings|charm bracelet|cuff bangle|"
-         "engagement ring|stud earrings|name necklace|locket|tie clip|anklet",
-         "sterling silver|18k gold|rose gold|recycled silver|platinum|gold vermeil|brass|"
-         "titanium",
-         "with a sapphire|with a lab-grown diamond|with a moonstone|engraved with your initials|"
-         "with a freshwater pearl|with an emerald|set with opal|in a hammered finish",
-         "made in Jaipur|handmade in Brighton|cast in Antwerp|made in Bali|set in Hatton Garden|"
-         "made in Copenhagen",
-         "anniversaries|everyday wear|a bridesmaid gift|stacking with other pieces|engagements|a "
-         "birthday surprise",
-         "Engraving of up to twelve characters is included.|Arrives in a recycled gift box with a "
-         "polishing cloth.|Resized free of charge within 60 days.|Each piece is hallmarked.",
-         zh="signet ring=印章戒指|pendant necklace=吊坠项链|hoop earrings=圈形耳环|"
-         "sterling silver=925纯银|18k gold=18K金|rose gold=玫瑰金"),
-    _cat("Camera Lenses", 700, "technical|vintage|classic|minimalist|luxury",
-         "prime lens|zoom lens|macro lens|telephoto lens|wide-angle lens|tilt-shift lens|fisheye "
-         "lens|portrait lens|pancake lens|cine lens",
-         "35mm f/1.4|50mm f/1.2|85mm f/1.8|24-70mm f/2.8|70-200mm f/4|100mm f/2.8|14mm f/2.8|"
-         "28mm f/2|135mm f/2",
-         "in Sony E-mount|in Canon RF mount|in Nikon Z mount|in Fujifilm X mount|in Leica M "
-         "mount|in Micro Four Thirds|in L-mount",
-         "made in Japan|assembled in Germany|designed in Shenzhen|made in Wetzlar|ground in Jena",
-         "street photography|portraits|wildlife|astrophotography|weddings|product shots|"
-         "landscapes",
-         "Weather-sealed with a fluorine front coating.|Near-silent autofocus suits video work.|"
-         "An aperture ring with a de-click switch.|Comes with hood, pouch and both caps.",
-         zh="prime lens=定焦镜头|zoom lens=变焦镜头|macro lens=微距镜头"),
-    _cat("Handicrafts", 40, "artisanal|eco|playful|vintage|classic",
-         "woven basket|wall hanging|carved bowl|embroidered cushion cover|macramé plant hanger|"
-         "block-printed tablecloth|beaded coaster set|hand-painted tray|rag rug|spoon set|"
-         "tapestry",
-         "seagrass|jute|mango wood|cotton|rattan|hand-dyed wool|palm leaf|banana fibre|recycled "
-         "sari silk|olive wood",
-         "in indigo|in natural tones|in terracotta|in saffron|in mustard and teal|in undyed ecru|"
-         "with a geometric pattern|with tassels",
-         "woven in Rwanda|made in Oaxaca|made in Jaipur|made in Kenya|made in Vietnam|handmade in "
-         "Peru|stitched in Gujarat",
-         "a sunny kitchen|gifting|a boho living room|storing fruit|a nursery wall|the dining "
-         "table",
-         "Each piece is one of a kind, so colours vary slightly.|Made by a women-led cooperative "
-         "paid fair-trade wages.|Takes around three days to make by hand.|Spot clean only.",
-         zh="woven basket=编织篮|wall hanging=挂毯|carved bowl=木雕碗|rattan=藤编|jute=黄麻|"
-         "cotton=棉"),
-    _cat("Luggage", 260, "minimalist|technical|luxury|classic|vintage|playful",
-         "carry-on suitcase|checked suitcase|duffel bag|garment bag|trunk|wheeled holdall|"
-         "underseat bag|packing cube set|travel backpack|cabin case",
-         "polycarbonate|aluminium|ballistic nylon|recycled PET|waxed canvas|full-grain leather|"
-         "Cordura|vegan leather",
-         "in graphite|in navy|in sand|in racing green|in silver|in matte black|in burgundy|with a "
-         "TSA lock|with spinner wheels",
-         "designed in Berlin|made in Cologne|designed in Stockholm|made in Italy|designed in "
-         "Seoul|built in Toronto",
-         "weekend city breaks|long-haul flights|business travel|family holidays|two-week trips|"
-         "backpacking",
-         "Four spinner wheels glide in any direction.|A compression panel keeps clothes in place."
-         "|Covered by a ten-year warranty.|Fits most airlines' cabin limits.",
-         zh="carry-on suitcase=登机箱|duffel bag=旅行袋|trunk=旅行箱|aluminium=铝镁合金"),
-    _cat("Beauty Gift Boxes", 55, "luxury|eco|playful|minimalist|classic",
-         "skincare gift box|bath set|skincare discovery set|lip care trio|hand care kit|spa box|"
-         "advent calendar|shaving set|hair care bundle|face mask collection",
-         "shea butter|rosehip oil|hyaluronic acid|rose water|vitamin C|argan oil|aloe vera|"
-         "niacinamide|bamboo charcoal",
-         "with a jade roller|in a keepsake tin|with a travel pouch|in a recycled box|with five "
-         "minis|with a silk scrunchie|with a scented candle",
-         "made in Provence|formulated in Seoul|made in Bath|made in Kyoto|formulated in London|"
-         "made in Iceland",
-         "a self-care evening|Mother's Day|dry winter skin|a birthday present|sensitive skin|a "
-         "weekend away",
-         "Every product is cruelty-free and vegan.|Full-size products worth more than the box "
-         "price.|Gift-wrapped with a handwritten note on request.|Free from parabens and "
-         "synthetic dyes.",
-         zh="skincare gift box=护肤礼盒|bath set=沐浴套装|shea butter=乳木果|"
-         "argan oil=摩洛哥坚果油"),
-    _cat("Tea", 22, "classic|artisanal|eco|luxury|vintage",
-         "loose-leaf tea|tea tin|tea sampler|tea caddy|pyramid tea bags|gift tin|pressed tea "
-         "cake|tea pouch",
-         "Darjeeling first flush|Assam|sencha|Tieguanyin|Da Hong Pao|Silver Needle|rooibos|"
-         "chamomile|Earl Grey|genmaicha",
-         "from the spring harvest|with a bamboo scoop|in a 50 g tin|in a 100 g pouch|from a "
-         "single estate|smoked over pine|with dried rose petals",
-         "from Darjeeling|from Uji|from Yunnan|from Fujian|from Sri Lanka|from Alishan|from Kenya",
-         "a slow morning|gongfu brewing|cold brew|after dinner|a gift for a tea lover|everyday "
-         "drinking",
-         "Brew at 85°C for three minutes.|Each leaf is picked and rolled by hand.|Resealable "
-         "packaging keeps it fresh for a year.|Yields several infusions.",
-         zh="loose-leaf tea=散装茶叶|pressed tea cake=茶饼|tea tin=罐装茶|Tieguanyin=铁观音|"
-         "Da Hong Pao=大红袍|Silver Needle=白毫银针"),
-    _cat("Ceramics", 45, "artisanal|minimalist|classic|playful|vintage|eco",
-         "mug|serving bowl|dinner plate set|bud vase|teapot|espresso cup|pasta bowl|planter|"
-         "pouring jug|sake set|butter dish|platter",
-         "stoneware|porcelain|earthenware|raku-fired|terracotta|celadon|speckled clay",
-         "in a speckled oat glaze|in cobalt blue|in matte white|in a tenmoku glaze|in sea green|"
-         "with a hand-painted rim|in charcoal",
-         "thrown in Cornwall|made in Mashiko|made in Portugal|thrown in Stoke-on-Trent|made in "
-         "Jingdezhen|handmade in Copenhagen",
-         "the morning coffee|family dinners|a windowsill display|serving salads|the tea ritual|"
-         "fresh flowers",
-         "Dishwasher and microwave safe.|Slight variations in the glaze make every piece unique."
-         "|Wheel-thrown and signed on the base.|Sold as a set of four.",
-         zh="teapot=茶壶|bud vase=花瓶|mug=马克杯|porcelain=白瓷|celadon=青瓷|stoneware=粗陶"),
-    _cat("Vinyl Records", 35, "vintage|classic|playful|luxury|minimalist",
-         "LP|double LP|box set|7-inch single|live album|reissue|soundtrack|compilation|EP|"
-         "picture disc",
-         "jazz|soul|krautrock|ambient|folk|afrobeat|bossa nova|post-punk|classical|hip-hop|city "
-         "pop",
-         "on 180 g vinyl|on clear vinyl|on marbled red vinyl|with a gatefold sleeve|with liner "
-         "notes|limited to 500 copies|half-speed mastered",
-         "pressed in Germany|recorded in Lagos|pressed in Nashville|recorded in Rio|from a Tokyo "
-         "label|pressed in the Czech Republic",
-         "Sunday mornings|a listening party|a collector's shelf|late-night listening|gifting a "
-         "music fan|DJ sets",
-         "Cut from the original analogue tapes.|Includes a download code.|Inner sleeves are "
-         "anti-static.|Ships in a sturdy mailer with corner protection.",
-         zh="LP=黑胶唱片|box set=唱片套装|jazz=爵士|city pop=城市流行|folk=民谣"),
-    _cat("Board Games", 45, "playful|classic|luxury|eco|vintage|minimalist",
-         "strategy game|party game|cooperative game|card game|deck-builder|war game|puzzle game|"
-         "family game|dice game|legacy game|two-player game",
-         "pirate|railway|space|farming|Roman|fantasy|murder-mystery|bird-watching|city-building"
-         "|ocean",
-         "for 2-4 players|for 3-6 players|for solo play|with metal coins|with a deluxe insert|"
-         "with wooden components|with painted miniatures",
-         "designed in Germany|designed in Seattle|published in Kyoto|designed in Poland|made in "
-         "the UK",
-         "family game night|two-player evenings|a Friday with friends|solo play|kids aged 8 and "
-         "up|long campaign weekends",
-         "Plays in 45 to 60 minutes.|Easy to teach in ten minutes.|Highly replayable thanks to "
-         "modular boards.|Includes a solo mode.",
-         zh="strategy game=策略桌游|party game=聚会桌游|card game=卡牌游戏|space=太空|"
-         "railway=铁路"),
-    _cat("Kitchen Knives", 150, "technical|artisanal|classic|luxury|minimalist",
-         "chef's knife|santoku|paring knife|bread knife|nakiri|gyuto|boning knife|cleaver|knife "
-         "set|petty knife|carving knife",
-         "VG-10 steel|Damascus steel|carbon steel|stainless steel|Aogami blue steel|Shirogami "
-         "white steel|ceramic|powdered steel",
-         "with an olive wood handle|with a walnut handle|with a pakka wood handle|in a kurouchi "
-         "finish|with a hammered tsuchime finish|with a saya cover",
-         "forged in Seki|forged in Sakai|made in Solingen|forged in Sheffield|made in Thiers|"
-         "hand-forged in Sanjo",
-         "everyday prep|slicing fish|vegetables|carving the Sunday roast|bread|a professional "
-         "kitchen",
-         "Hand-sharpened to a 15-degree edge.|Full-tang construction for balance.|Hand wash and "
-         "dry straight after use.|Arrives in a wooden presentation box.",
-         zh="chef's knife=主厨刀|santoku=三德刀|cleaver=中式菜刀|Damascus steel=大马士革钢|"
-         "carbon steel=碳钢"),
-    _cat("Fountain Pens", 120, "classic|vintage|luxury|minimalist|artisanal|playful",
-         "fountain pen|calligraphy set|pocket fountain pen|demonstrator pen|piston-filler pen|"
-         "eyedropper pen|dip pen set|pen and journal set",
-         "celluloid|ebonite|urushi lacquer|brass|resin|titanium|sterling silver|acrylic|"
-         "aluminium",
-         "with a 14k gold nib|with a fine steel nib|with a stub nib|with a broad italic nib|in "
-         "tortoiseshell|in ocean blue|in burgundy|with a converter",
-         "made in Heidelberg|lacquered in Wajima|turned in Italy|made in Tokyo|hand-turned in "
-         "Cornwall|made in Taiwan",
-         "daily journaling|calligraphy|signing documents|letter writing|sketching|a graduation "
-         "gift",
-         "Comes with a converter and two ink cartridges.|Each nib is tested before it leaves the "
-         "workshop.|Screw cap with a spring-loaded clip.|Holds enough ink for a week of writing.",
-         zh="fountain pen=钢笔|calligraphy set=书法钢笔套装|urushi lacquer=大漆|celluloid=赛璐珞"),
-    _cat("Yoga", 60, "eco|minimalist|technical|playful|classic",
-         "yoga mat|yoga block set|meditation cushion|yoga strap|bolster|travel mat|yoga towel|"
-         "balance board|yoga wheel|leggings",
-         "natural rubber|cork|cotton|TPE|jute|organic cotton|buckwheat-filled|recycled "
-         "polyester|bamboo",
-         "in sage|in terracotta|in charcoal|in lilac|in sand|in deep teal|with a carry strap|"
-         "with alignment lines",
-         "made in Portugal|designed in Bali|made in India|designed in Vancouver|made in Germany|"
-         "designed in Byron Bay",
-         "hot yoga|daily practice|meditation|restorative yoga|Pilates|travel",
-         "Grippy even when wet.|Free from PVC and latex.|Wipe clean with a damp cloth.|Light "
-         "enough to carry to class.",
-         zh="yoga mat=瑜伽垫|meditation cushion=冥想坐垫|yoga block set=瑜伽砖|cork=软木|"
-         "natural rubber=天然橡胶"),
-    _cat("Bicycles", 1400, "technical|vintage|minimalist|classic|eco|playful|luxury",
-         "road bike|gravel bike|touring bike|city bike|folding bike|cargo bike|fixed-gear bike|"
-         "mountain bike|e-bike|frameset",
-         "steel|carbon|titanium|aluminium|chromoly|bamboo",
-         "in British racing green|in matte black|in cream|in signal orange|in sky blue|with a "
-         "Shimano 105 groupset|with mudguards and rack|with a belt drive",
-         "built in Taiwan|hand-built in London|welded in Portland|made in Italy|built in "
-         "Amsterdam|designed in Copenhagen",
-         "commuting|weekend gravel rides|touring|city errands|racing|school runs",
-         "Fitted with tubeless-ready wheels.|Frame sizes from 49 to 61 cm.|Hydraulic disc brakes "
-         "for all-weather stopping.|Arrives 90% assembled with tools included.",
-         zh="road bike=公路自行车|folding bike=折叠自行车|city bike=城市自行车|titanium=钛合金|"
-         "carbon=碳纤维"),
-    _cat("Perfume", 110, "luxury|minimalist|vintage|artisanal|eco|playful|classic",
-         "eau de parfum|eau de toilette|solid perfume|perfume oil|discovery set|cologne|travel "
-         "spray|extrait",
-         "oud|vetiver|sandalwood|bergamot|iris|tuberose|amber|fig leaf|vanilla|rose|cedarwood|"
-         "neroli",
-         "in a 50 ml bottle|in a 100 ml bottle|in a 10 ml travel size|in a refillable bottle|"
-         "with notes of pink pepper|with a hint of leather|with a smoky finish",
-         "made in Grasse|blended in Paris|composed in Florence|made in Oman|blended in London|"
-         "made in Kyoto",
-         "evening wear|summer days|the office|date nights|layering|a signature scent",
-         "Lasts six to eight hours on skin.|Made with natural absolutes.|Unisex, with an intimate "
-         "sillage.|Refills are available at a lower price.",
-         zh="eau de parfum=香水|perfume oil=香精油|solid perfume=固体香膏|oud=沉香|"
-         "sandalwood=檀香|rose=玫瑰"),
-    _cat("Rare Books", 260, "vintage|classic|luxury|artisanal|playful",
-         "first edition|signed copy|illustrated edition|atlas|folio|poetry collection|travel "
-         "memoir|novel|cookbook|field guide",
-         "cloth-bound|half-calf|gilt-edged|leather-bound|vellum-bound|marbled-board|quarter-"
-         "leather",
-         "from 1889|from 1902|from 1923|from 1934|from 1951|from 1967|from 1978",
-         "printed in London|printed in Boston|published in Paris|printed in Edinburgh|printed in "
-         "Leipzig|published in New York",
-         "a collector's library|a bibliophile's birthday|a reading room|gifting|display in a "
-         "glass case|research",
-         "Light foxing to the endpapers, text clean.|Provenance notes are included.|Housed in a "
-         "custom clamshell box.|Graded very good by our in-house bibliographer.",
-         zh="first edition=初版书|signed copy=签名本|atlas=地图集|leather-bound=皮面精装|"
-         "cloth-bound=布面精装"),
-)  # fmt: skip
-
-BRANDS = _split(
-    "Oakhaven|Maison Clair|Nordvik|Bottega Lume|Kestrel & Co.|Atelier Rossi|Juniper Lane|"
-    "Hollis|Saltmarsh|Ferro|Aldgate|Wren & Finch|Larkspur|Tidewater|Ostra|Brindle|Calder|Yuzen|"
-    "Moreau|Vesper|Halden|Quill & Hearth|Sable|Ember Row|Cobalt Fox|Northfold|Linden|Amberley|"
-    "Ironbark|Mistral|Tallow|Umber|Kiso|Marlowe|Pemberly|Aster|Vantage|Solenne|Harrow|Fjell"
+from sample_data import bundled  # noqa: E402
+from sample_data.behaviour import scaled_interactions, scaled_users  # noqa: E402
+from sample_data.catalogue import scaled_items  # noqa: E402
+from sample_data.model import (  # noqa: E402
+    INTERACTION_COLUMNS,
+    ITEM_COLUMNS,
+    N_ITEMS,
+    N_USERS,
+    SEED,
+    TARGET_INTERACTIONS,
+    ids,
+    size_error,
 )
-TITLE_TEMPLATES = (
-    "{s} {m} {n} {v}",
-    "{s} {m} {n}, {o}",
-    "{m} {n} {v}, {o}",
-    "{b} {m} {n}",
-    "{b} {s} {n} {v}",
-    "{m} {n} for {u}",
-    "{s} {n} for {u}, {o}",
-    "{s} {m} {n}",
-    "{b} {n} {v}, {o}",
-)
-LEAD_TEMPLATES = (
-    "{As} {s} {m} {n}, {o}.",
-    "{m} {n} {v}, {o}.",
-    "{b}'s {s} take on the {m} {n}, {o}.",
-    "{Am} {m} {n} {v}, by {b}.",
-)
-USE_TEMPLATES = (
-    "Ideal for {u}.",
-    "Perfect for {u}.",
-    "Made with {u} in mind.",
-    "A great choice for {u}.",
-    "Chosen by our customers for {u}.",
-)
-FILLER_WORDS = {"in", "with", "for", "from", "on", "the", "a", "an", "made", "by", "of"}
+from sample_data.summary import summarize  # noqa: E402
+
+Format = Literal["csv", "parquet"]
+BUNDLED_SIZES = (N_USERS, N_ITEMS, TARGET_INTERACTIONS)  # these sizes make the committed files
 
 
-def _article(phrase: str) -> str:
-    first = phrase.lower()
-    vowel_sound = first[0] in "aeiou" or first.startswith(("8", "11", "18"))
-    return "An" if vowel_sound else "A"
+def make_shop(
+    rng: np.random.Generator, n_users: int, n_items: int, n_interactions: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Items (with helper columns) and interactions at any size; ids are categorical."""
+    items = scaled_items(rng, n_items)
+    users = scaled_users(rng, n_users, n_interactions, items)
+    log = scaled_interactions(rng, items, users)
+    user_ids = pd.Categorical.from_codes(log["user"], categories=ids("U", n_users, 4))
+    item_ids = pd.Categorical.from_codes(log["item"], categories=items["item_id"])
+    interactions = pd.DataFrame(
+        {"user_id": user_ids, "item_id": item_ids, "rating": log["rating"]}
+    ).assign(timestamp=log["timestamp"])
+    return items, interactions
 
 
-def _capitalise(text: str) -> str:
-    return text[:1].upper() + text[1:]
+def _log_table(interactions: pd.DataFrame) -> pa.Table:
+    """The interactions as an Arrow table; categorical ids become plain strings."""
+    columns = {}
+    for name in INTERACTION_COLUMNS:
+        column = interactions[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            names = pa.array(column.cat.categories.to_numpy(dtype=object), pa.string())
+            columns[name] = names.take(pa.array(column.cat.codes.to_numpy()))
+        elif column.dtype.kind in "iu":  # int64 like the bundled ratings, whatever the width
+            columns[name] = pa.array(column.to_numpy().astype(np.int64))
+        else:
+            columns[name] = pa.array(column.to_numpy())
+    return pa.table(columns)
 
 
-def _keyword(phrase: str) -> str:
-    """The content words of a phrase ("made in Florence" -> "Florence"), for tags."""
-    words = phrase.split()
-    while words and words[0].lower() in FILLER_WORDS:
-        words = words[1:]
-    return " ".join(words)
+def _write(items: pd.DataFrame, interactions: pd.DataFrame, out: Path, fmt: Format) -> None:
+    """Items through pandas (it quotes only the text that needs it); the log through Arrow, whose
+    CSV writer is ~10x faster and writes these id and integer columns exactly as pandas does."""
+    log = _log_table(interactions)
+    if fmt == "parquet":
+        items[ITEM_COLUMNS].to_parquet(out / "items.parquet", index=False)
+        pq.write_table(log, out / "interactions.parquet")
+        return
+    options = {"index": False, "lineterminator": "\n", "encoding": "utf-8"}
+    items[ITEM_COLUMNS].to_csv(out / "items.csv", float_format="%.2f", **options)
+    with open(out / "interactions.csv", "wb") as f:
+        f.write((",".join(INTERACTION_COLUMNS) + "\n").encode())
+        csv.write_csv(log, f, csv.WriteOptions(include_header=False, quoting_style="none"))
 
 
-def _place(origin: str) -> str:
-    """The place in an origin phrase ("hand-forged in Sanjo" -> "Sanjo")."""
-    for marker in (" in ", " on ", "from "):
-        origin = origin.split(marker)[-1]
-    return _keyword(origin)
+def main(
+    out_dir: Path | str = OUT_DIR,
+    seed: int = SEED,
+    n_users: int = N_USERS,
+    n_items: int = N_ITEMS,
+    n_interactions: int = TARGET_INTERACTIONS,
+    fmt: Format = "csv",
+) -> dict[str, float]:
+    """Write the items and interactions files into ``out_dir``; return :func:`summarize`.
 
-
-def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[rng.integers(len(options))]
-
-
-def _make_item(
-    rng: np.random.Generator, cat: Category, style: Style, chinese: bool
-) -> dict[str, str]:
-    """Compose one product's title, description and tags from its category and style words."""
-    nouns, materials = cat.nouns, cat.materials
-    if chinese:  # only words with a Chinese name, so the title and description agree
-        nouns = tuple(n for n in nouns if n in cat.zh)
-        materials = tuple(m for m in materials if m in cat.zh) or materials
-    w = {
-        "n": _pick(rng, nouns),
-        "m": _pick(rng, materials),
-        "s": _pick(rng, style.adjectives),
-        "v": _pick(rng, cat.variants),
-        "o": _pick(rng, cat.origins),
-        "u": _pick(rng, cat.uses),
-        "b": _pick(rng, BRANDS),
-    }
-    w["As"], w["Am"] = _article(w["s"]), _article(w["m"])
-    if chinese:
-        title = style.zh + cat.zh.get(w["m"], "") + cat.zh[w["n"]]
-    else:
-        title = _capitalise(_pick(rng, TITLE_TEMPLATES).format(**w))
-    extras = [
-        _pick(rng, style.sentences),
-        _pick(rng, USE_TEMPLATES).format(**w),
-        _pick(rng, cat.features),
-    ]
-    n_extra = rng.choice(3, p=[0.15, 0.45, 0.40])
-    chosen = [extras[k] for k in sorted(rng.choice(3, size=n_extra, replace=False))]
-    description = " ".join([_capitalise(_pick(rng, LEAD_TEMPLATES).format(**w)), *chosen])
-    text = f"{title} {description}".lower()
-    candidates = [w["n"], w["m"], w["s"], style.name, _keyword(w["v"]), _place(w["o"])]
-    found = [c.lower() for c in dict.fromkeys(candidates) if c.lower() in text]
-    tags = "|".join(dict.fromkeys(found[: rng.integers(3, 6)]))
-    return {"title": title, "description": description, "tags": tags, "material": w["m"]}
-
-
-def make_items(rng: np.random.Generator) -> pd.DataFrame:
-    """The catalogue, plus helper columns ``material`` and ``popularity`` used for sampling."""
-    cat_weights = rng.dirichlet(np.full(len(CATEGORIES), 8.0))
-    style_priors = [rng.dirichlet(np.full(len(c.styles), 2.0)) for c in CATEGORIES]
-    cat_idx = rng.choice(len(CATEGORIES), size=N_ITEMS, p=cat_weights)
-    chinese = rng.random(N_ITEMS) < CHINESE_SHARE
-    rows, seen = [], set()
-    for i in range(N_ITEMS):
-        cat = CATEGORIES[cat_idx[i]]
-        style_name = cat.styles[rng.choice(len(cat.styles), p=style_priors[cat_idx[i]])]
-        style = STYLES[STYLE_INDEX[style_name]]
-        for _ in range(50):  # redraw rare exact duplicates so every title is unique
-            row = _make_item(rng, cat, style, bool(chinese[i]))
-            if row["title"] not in seen:
-                break
-        seen.add(row["title"])
-        price = cat.price * style.price_factor * rng.lognormal(0.0, 0.45)
-        price = round(price) - 0.01 if price > 20 else round(price, 2)
-        rows.append({"category": cat.name, "style": style.name, "price": max(price, 2.99), **row})
-    items = pd.DataFrame(rows)
-    items.insert(0, "item_id", [f"P{i + 1:05d}" for i in range(N_ITEMS)])
-    # Zipf popularity over a random item order; the last COLD_SHARE of that order are new arrivals.
-    rank = rng.permutation(N_ITEMS) + 1
-    popularity = rank.astype(float) ** -ZIPF_EXPONENT
-    popularity[rank > N_ITEMS * (1 - COLD_SHARE)] = 0.0
-    items["popularity"] = popularity
-    return items
-
-
-@dataclass(frozen=True)
-class Users:
-    """Latent user tastes: boolean preference masks and how much each user follows them."""
-
-    likes_category: np.ndarray  # (U, C) bool
-    likes_style: np.ndarray  # (U, S) bool
-    likes_material: np.ndarray  # (U, M) bool, M = distinct material strings
-    niche: np.ndarray  # (U,) weight of affinity vs popularity in [0, 1]
-    activity: np.ndarray  # (U,) number of interactions
-    bias: np.ndarray  # (U,) rating offset
-
-
-def make_users(rng: np.random.Generator, materials: pd.Index) -> Users:
-    """Draw 1-3 categories, 1-2 styles, 0-2 materials (from liked categories) per user."""
-    n_cat, n_style = len(CATEGORIES), len(STYLES)
-    likes_category = np.zeros((N_USERS, n_cat), dtype=bool)
-    likes_style = np.zeros((N_USERS, n_style), dtype=bool)
-    likes_material = np.zeros((N_USERS, len(materials)), dtype=bool)
-    for u in range(N_USERS):
-        cats = rng.choice(n_cat, size=rng.choice([1, 2, 3], p=[0.4, 0.4, 0.2]), replace=False)
-        likes_category[u, cats] = True
-        styles = rng.choice(n_style, size=rng.choice([1, 2], p=[0.6, 0.4]), replace=False)
-        likes_style[u, styles] = True
-        pool = sorted({m for c in cats for m in CATEGORIES[c].materials})
-        picked = rng.choice(pool, size=rng.choice([0, 1, 2], p=[0.3, 0.4, 0.3]), replace=False)
-        likes_material[u, materials.get_indexer(picked)] = True
-    # Niche users (~40%) follow their taste; mainstream users mostly follow the charts.
-    is_niche = rng.random(N_USERS) < NICHE_USERS
-    niche = np.where(is_niche, rng.beta(8, 2, N_USERS), rng.beta(2, 6, N_USERS))
-    raw = rng.lognormal(0.0, 1.0, N_USERS)
-    activity = np.clip(np.round(raw * TARGET_INTERACTIONS / raw.sum()), 5, 600).astype(int)
-    bias = rng.normal(0.0, 0.35, N_USERS)
-    return Users(likes_category, likes_style, likes_material, niche, activity, bias)
-
-
-def _affinity(items: pd.DataFrame, users: Users, materials: pd.Index) -> tuple[np.ndarray, ...]:
-    """Per (user, item) matches: category, style and material, each (U, I) float."""
-    cat_of = items["category"].map({c.name: k for k, c in enumerate(CATEGORIES)}).to_numpy()
-    style_of = items["style"].map(STYLE_INDEX).to_numpy()
-    material_of = materials.get_indexer(items["material"])
-    return (
-        users.likes_category[:, cat_of].astype(float),
-        users.likes_style[:, style_of].astype(float),
-        users.likes_material[:, material_of].astype(float),
-    )
-
-
-def make_interactions(
-    rng: np.random.Generator, items: pd.DataFrame, users: Users, materials: pd.Index
-) -> pd.DataFrame:
-    """Sample each user's items without replacement from a popularity/affinity mixture."""
-    cat_m, style_m, mat_m = _affinity(items, users, materials)  # (U, I) each
-    pop = items["popularity"].to_numpy()
-    alive = pop > 0
-    with np.errstate(divide="ignore"):
-        logit = W_CATEGORY * cat_m + W_STYLE * style_m + W_MATERIAL * mat_m  # (U, I)
-        logit = logit + POP_IN_AFFINITY * np.log(pop)
-    affinity = np.exp(logit - logit.max(axis=1, keepdims=True)) * alive
-    affinity /= affinity.sum(axis=1, keepdims=True)
-    chart = pop / pop.sum()
-    prob = (1 - users.niche[:, None]) * chart + users.niche[:, None] * affinity  # (U, I)
-    # Gumbel top-k: the k largest log(p) + Gumbel keys are a draw of k items without replacement.
-    with np.errstate(divide="ignore"):
-        keys = np.log(prob) + rng.gumbel(size=prob.shape)
-    order = np.argsort(-keys, axis=1, kind="stable")
-    user_idx = np.repeat(np.arange(N_USERS), users.activity)
-    # Keys rank items by taste; shuffle each user's draw so their history is not sorted by it.
-    item_idx = np.concatenate([rng.permutation(order[u, :k]) for u, k in enumerate(users.activity)])
-    # Ratings: a taste match lifts the score; item quality, user bias and noise spread it out.
-    match = 1.0 * cat_m + 0.5 * style_m + 0.4 * mat_m  # (U, I)
-    quality = rng.normal(0.0, 0.4, N_ITEMS)
-    noise = rng.normal(0.0, 0.8, len(user_idx))
-    score = 3.2 + match[user_idx, item_idx] + quality[item_idx] + users.bias[user_idx] + noise
-    rating = np.clip(np.round(score), 1, 5).astype(int)
-    timestamp = _timestamps(rng, users.activity)
-    frame = pd.DataFrame(
-        {
-            "user_id": [f"U{u + 1:04d}" for u in user_idx],
-            "item_id": items["item_id"].to_numpy()[item_idx],
-            "rating": rating,
-            "timestamp": timestamp,
-        }
-    )
-    return frame.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
-
-
-def _timestamps(rng: np.random.Generator, activity: np.ndarray) -> np.ndarray:
-    """Strictly increasing times per user between a random join date and the end of the year."""
-    out = []
-    for n in activity:
-        join = START_TS + rng.integers(0, SPAN_S - 30 * 86_400)
-        times = np.sort(rng.integers(join, START_TS + SPAN_S - n, size=n))
-        out.append(times + np.arange(n))  # + rank breaks ties without reordering
-    return np.concatenate(out)
-
-
-def summarize(items: pd.DataFrame, interactions: pd.DataFrame) -> dict[str, float]:
-    """Headline figures quoted in the README: sizes, head share and cold share."""
-    counts = interactions["item_id"].value_counts().reindex(items["item_id"], fill_value=0)
-    top = np.sort(counts.to_numpy())[::-1][: int(0.2 * len(items))]
-    return {
-        "items": len(items),
-        "users": interactions["user_id"].nunique(),
-        "interactions": len(interactions),
-        "top20_share": top.sum() / counts.sum(),
-        "cold_share": float((counts == 0).mean()),
-        "chinese_titles": int(items["title"].str.contains(r"[\u4e00-\u9fff]").sum()),
-        "unique_titles": items["title"].nunique(),
-        "mean_rating": interactions["rating"].mean(),
-    }
-
-
-def main(out_dir: Path | str = OUT_DIR, seed: int = SEED) -> dict[str, float]:
-    """Write ``items.csv`` and ``interactions.csv`` into ``out_dir``; return :func:`summarize`."""
+    The bundled sizes reproduce the bundled files; any other size uses the vectorised generator.
+    """
+    if error := size_error(n_users, n_items, n_interactions):
+        raise ValueError(error)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    items = make_items(rng)
-    materials = pd.Index(sorted(items["material"].unique()))
-    users = make_users(rng, materials)
-    interactions = make_interactions(rng, items, users, materials)
-    options = {"index": False, "lineterminator": "\n", "encoding": "utf-8"}
-    items[ITEM_COLUMNS].to_csv(out / "items.csv", float_format="%.2f", **options)
-    interactions[INTERACTION_COLUMNS].to_csv(out / "interactions.csv", **options)
-    return summarize(items, interactions)
+    if (n_users, n_items, n_interactions) == BUNDLED_SIZES:
+        items = bundled.make_items(rng)
+        materials = pd.Index(sorted(items["material"].unique()))
+        users = bundled.make_users(rng, materials)
+        interactions = bundled.make_interactions(rng, items, users, materials)
+    else:
+        items, interactions = make_shop(rng, n_users, n_items, n_interactions)
+    _write(items, interactions, out, fmt)
+    return {**summarize(items, interactions), "requested_interactions": n_interactions}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _count(text: str) -> int:
+    """A whole number for a size flag; ``10_000_000`` is accepted."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def cli(argv: list[str] | None = None) -> None:
+    """``python sample_data/generate.py [--users N --items M --interactions K --out DIR]``."""
+    parser = _Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="output folder")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
+    sizes = (("--users", N_USERS), ("--items", N_ITEMS), ("--interactions", TARGET_INTERACTIONS))
+    for flag, default in sizes:
+        parser.add_argument(flag, type=_count, default=default, help=f"default {default:,}")
+    parser.add_argument(
+        "--format", choices=["csv", "parquet"], default="csv",
+        help="file format (parquet recommended above ~1M rows)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    if error := size_error(args.users, args.items, args.interactions):
+        parser.error(error)
+    sizes = (args.users, args.items, args.interactions)
+    if args.out.resolve() == OUT_DIR and (sizes != BUNDLED_SIZES or args.format != "csv"):
+        parser.error("argument --out: other sizes and formats go outside sample_data/")
+    started = time.perf_counter()
+    summary = main(args.out, args.seed, args.users, args.items, args.interactions, args.format)
+    for key, value in summary.items():
+        print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+    made, asked = summary["interactions"], summary["requested_interactions"]
+    print(f"interactions vs requested: {made / asked - 1:+.2%}")
+    print(f"seconds: {time.perf_counter() - started:.1f}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT_DIR, help="output folder")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
-    args = parser.parse_args()
-    for key, value in main(args.out, args.seed).items():
-        print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+    cli()

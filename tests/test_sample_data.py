@@ -1,9 +1,12 @@
-"""The bundled synthetic sample: schema, long tail, reproducibility and taste carried by text."""
+"""The synthetic shop: the bundled sample (schema, long tail, reproducibility, taste carried by
+text) and the same properties at a custom size, plus the command line's size checks."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +19,7 @@ ITEM_COLUMNS = ["item_id", "title", "description", "category", "style", "tags", 
 INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 
 
+@functools.cache
 def _load_generator():
     # sample_data/ is not a package; register the module so its dataclasses can resolve types.
     spec = importlib.util.spec_from_file_location("sample_data_generate", SAMPLE / "generate.py")
@@ -149,3 +153,129 @@ def test_generator_reproduces_committed_files(tmp_path: Path) -> None:
     _load_generator().main(tmp_path)
     for name in ("items.csv", "interactions.csv"):
         assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+
+
+# --- A custom size: the vectorised generator behind --users/--items/--interactions -----------
+
+SMALL = {"n_users": 300, "n_items": 2_000, "n_interactions": 10_000}
+
+
+def _small_shop(out: Path, seed: int) -> dict[str, float]:
+    return _load_generator().main(out, seed, **SMALL)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
+    out = tmp_path_factory.mktemp("small")
+    return out, _small_shop(out, seed=7)
+
+
+@pytest.fixture(scope="module")
+def small_items(small: tuple[Path, dict[str, float]]) -> pd.DataFrame:
+    return pd.read_csv(small[0] / "items.csv", keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def small_log(small: tuple[Path, dict[str, float]]) -> pd.DataFrame:
+    return pd.read_csv(small[0] / "interactions.csv")
+
+
+def test_custom_size_has_the_requested_shape(
+    small: tuple[Path, dict[str, float]], small_items: pd.DataFrame, small_log: pd.DataFrame
+) -> None:
+    assert list(small_items.columns) == ITEM_COLUMNS
+    assert list(small_log.columns) == INTERACTION_COLUMNS
+    assert len(small_items) == SMALL["n_items"]
+    assert small_log["user_id"].nunique() == SMALL["n_users"]
+    assert abs(len(small_log) / SMALL["n_interactions"] - 1) <= 0.02
+    assert small[1]["interactions"] == len(small_log)
+
+
+def test_custom_size_is_deterministic_for_a_seed(
+    small: tuple[Path, dict[str, float]], tmp_path: Path
+) -> None:
+    _small_shop(tmp_path / "again", seed=7)
+    _small_shop(tmp_path / "other", seed=8)
+    for name in ("items.csv", "interactions.csv"):
+        first = (small[0] / name).read_bytes()
+        assert (tmp_path / "again" / name).read_bytes() == first, name
+        assert (tmp_path / "other" / name).read_bytes() != first, name
+
+
+def test_custom_size_ids_and_log_are_consistent(
+    small_items: pd.DataFrame, small_log: pd.DataFrame
+) -> None:
+    assert small_items["item_id"].is_unique
+    assert small_items["item_id"].str.fullmatch(r"P\d{5}").all()
+    assert small_log["user_id"].str.fullmatch(r"U\d{4}").all()
+    assert small_log["item_id"].isin(small_items["item_id"]).all()
+    assert not small_log.duplicated(["user_id", "item_id"]).any()
+    assert small_log["rating"].between(1, 5).all()
+    steps = small_log.groupby("user_id", sort=False)["timestamp"].diff().dropna()
+    assert (steps > 0).all(), "timestamps must increase within each user"
+    assert small_log["user_id"].is_monotonic_increasing
+
+
+def test_custom_size_text_is_varied_and_tags_appear_in_it(small_items: pd.DataFrame) -> None:
+    assert small_items["title"].is_unique
+    assert small_items["title"].str.contains(r"[\u4e00-\u9fff]").any()
+    text = (small_items["title"] + " " + small_items["description"]).str.lower()
+    for tags, body in zip(small_items["tags"], text, strict=True):
+        words = tags.split("|")
+        assert 2 <= len(words) <= 5
+        assert all(w in body for w in words), (tags, body)
+    assert small_items["description"].str.count(r"[.!?](?:\s|$)").between(1, 3).all()
+
+
+def test_custom_size_has_a_long_tail_and_cold_items(
+    small_items: pd.DataFrame, small_log: pd.DataFrame
+) -> None:
+    counts = small_log["item_id"].value_counts().reindex(small_items["item_id"], fill_value=0)
+    counts = counts.sort_values(ascending=False)
+    head = counts.iloc[: int(0.2 * len(counts))].sum() / counts.sum()
+    assert head > 0.58, f"top 20% of items hold only {head:.1%} of interactions"
+    assert 0.03 <= (counts == 0).mean() <= 0.2  # new arrivals (3%) stay cold, some others too
+
+
+def test_custom_size_later_picks_follow_earlier_taste(
+    small: tuple[Path, dict[str, float]], small_items: pd.DataFrame, small_log: pd.DataFrame
+) -> None:
+    """Users' later picks are in the category of their earlier picks far more than chance; and
+    that category can be read off the text."""
+    log = small_log.merge(small_items[["item_id", "category"]], on="item_id")
+    by_user = log.groupby("user_id", sort=False)
+    early = by_user.cumcount() < by_user["item_id"].transform("size") // 2
+    favourite = log[early].groupby("user_id")["category"].agg(lambda c: c.value_counts().index[0])
+    late = log[~early]
+    share = (late["category"] == late["user_id"].map(favourite)).mean()
+    chance = small_items["category"].value_counts(normalize=True)[favourite].mean()
+    assert share > 3 * chance, (share, chance)
+    assert small[1]["later_tail_in_favourite_category"] > 3 * small[1]["later_tail_chance"]
+    assert small[1]["category_from_text"] > 0.9
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--users", "0"], "--users"),
+        (["--users", "10", "--items", "10", "--interactions", "101"], "--interactions"),
+        (["--items", "many"], "--items"),
+    ],
+)
+def test_bad_sizes_exit_2_with_one_line_naming_the_flag(
+    flags: list[str], named: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "never"
+    command = [sys.executable, str(SAMPLE / "generate.py"), "--out", str(out), *flags]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert named in done.stderr
+    assert not out.exists()
+
+
+def test_custom_sizes_never_overwrite_the_bundled_sample() -> None:
+    command = [sys.executable, str(SAMPLE / "generate.py"), "--users", "300"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--out" in done.stderr
