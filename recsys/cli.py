@@ -5,15 +5,21 @@ Each subcommand is an ``add_<name>_parser(subparsers)`` function that builds its
 another module adds a subcommand by appending its ``add_<name>_parser`` there.
 
 Bad arguments or bad input files end with exit code 2 and a one-line reason on stderr, never a
-traceback.
+traceback. What can be checked before the work is checked first: output paths, ``--k``,
+``--param`` names and types (against the model's constructor), fractions and thresholds.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import inspect
 import json
+import math
+import os
 import sys
+import types
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,16 +27,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.data.dataset import DataError
+from recsys.data.dataset import DataError, Dataset
 from recsys.data.index import Index
 from recsys.data.sources import load_table
-from recsys.evaluation.protocol import DEFAULT_MODELS, evaluate
+from recsys.evaluation.protocol import DEFAULT_MODELS, evaluate, resolve
 from recsys.evaluation.split import SPLITS
 from recsys.lm.train_cli import add_train_parser
 from recsys.models import MODELS, TrainData, make_model
 from recsys.models.base import exclude, top_k
 
 EXIT_USAGE = 2
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # as pages/common.py's csv_bytes
 AddParser = Callable[[argparse._SubParsersAction], argparse.ArgumentParser]
 
 
@@ -101,22 +108,38 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 def run_evaluate(args: argparse.Namespace) -> int:
     names = args.model or list(DEFAULT_MODELS)
     fixed = dict(args.param)
+    ks = tuple(args.k or (10, 20))
+    if min(ks) < 1:
+        raise ValueError(f"--k must be at least 1, got {min(ks)}")
+    check_fraction("--test-fraction", args.test_fraction, low_open=True)
+    check_fraction("--validation-fraction", args.validation_fraction, low_open=False)
+    check_threshold(args.threshold)
+    if args.min_positives < 1:
+        raise ValueError(f"--min-positives must be at least 1, got {args.min_positives}")
+    for name in names:
+        check_params(name, fixed)
+    if args.json:
+        check_output(args.json, "--json")
+    data, text = resolve(args.data)
+    print_notes(data)
     results = evaluate(
-        args.data,
+        data,
         names,
         split=args.split,
         test_fraction=args.test_fraction,
         validation_fraction=args.validation_fraction,
         threshold=args.threshold,
         min_positives=args.min_positives,
-        ks=tuple(args.k or (10, 20)),
+        ks=ks,
         seed=args.seed,
         tune=not args.no_tune,
         params={name: fixed for name in names} if fixed else None,
+        text=text,
         progress=lambda line: print(line, file=sys.stderr),
     )
     print(results.to_markdown())
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results.to_dict(), indent=2) + "\n")
     return 0
 
@@ -139,7 +162,14 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     p.add_argument("--threshold", type=float, help="ratings >= this are positive")
     add_model_options(p, multiple=False)
     p.add_argument("--k", type=int, default=20, help="list length (default 20)")
-    p.add_argument("--out", required=True, type=Path, help="output CSV")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="output CSV; ids starting with = + - @ get a leading ' so a spreadsheet does not run "
+        "them as formulas (see --raw)",
+    )
+    p.add_argument("--raw", action="store_true", help="write ids exactly as they are (no ')")
     p.set_defaults(handler=run_recommend, model="ease")
     return p
 
@@ -149,12 +179,25 @@ def run_recommend(args: argparse.Namespace) -> int:
         raise ValueError("--rating-col and --threshold go together")
     if args.k < 1:
         raise ValueError(f"--k must be at least 1, got {args.k}")
+    if args.threshold is not None:
+        check_threshold(args.threshold)
+    check_params(args.model, dict(args.param))
+    check_output(args.out, "--out")
     mapping = {"user": args.user_col, "item": args.item_col}
     if args.rating_col:
         mapping["rating"] = args.rating_col
     dataset = load_table(
-        args.interactions, args.items, mapping=mapping, item_column=args.item_col, duplicates="drop"
+        args.interactions,
+        args.items,
+        mapping=mapping,
+        item_column=args.item_col,
+        duplicates="drop",
+        optional=(),  # only the columns asked for: no rating or timestamp found by alias
     )
+    print_notes(dataset)
+    if args.rating_col:
+        check_positives(dataset, args.threshold, f"{args.interactions.name} column "
+                        f"{args.rating_col!r}")  # fmt: skip
     seen = dataset.interactions
     if not args.rating_col:
         seen = seen.drop(columns="rating", errors="ignore")
@@ -163,6 +206,8 @@ def run_recommend(args: argparse.Namespace) -> int:
     model = make_model(args.model, seed=args.seed, **dict(args.param))
     model.fit(TrainData(positives, dataset.item_text(), index.item_ids))
     recs = recommend_frame(model, index, positives, index.matrix(seen), args.k)
+    if not args.raw:
+        recs["user"], recs["item"] = defuse(recs["user"]), defuse(recs["item"])
     recs = recs.rename(columns={"user": args.user_col, "item": args.item_col})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     recs.to_csv(args.out, index=False)
@@ -194,6 +239,125 @@ def recommend_frame(
     return pd.concat(frames, ignore_index=True)
 
 
+# --- checks before the work ---------------------------------------------------------------------
+
+
+def check_output(path: Path, option: str) -> None:
+    """Refuse an output path that cannot be written as a file, before any work is done."""
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a folder; give the path of a file to write")
+    folder = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+    if not folder.is_dir():
+        raise ValueError(f"{option} {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path}: not writable (permission denied)")
+
+
+def check_fraction(option: str, value: float, low_open: bool) -> None:
+    low_ok = value > 0 if low_open else value >= 0
+    if not (low_ok and value < 1):
+        raise ValueError(f"{option} must be in {'(' if low_open else '['}0, 1), got {value}")
+
+
+def check_threshold(value: float) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"--threshold must be a finite number, got {value}")
+
+
+def check_positives(dataset: Dataset, threshold: float | None, where: str) -> None:
+    """Refuse a threshold that leaves no positive: the model would learn nothing (exit 0)."""
+    if threshold is None or not dataset.has_ratings or len(dataset.positives(threshold)):
+        return
+    rating = dataset.interactions["rating"]
+    raise DataError(
+        f"no rating >= {threshold:g} in {where} (ratings run from {rating.min():g} to "
+        f"{rating.max():g}), so nothing counts as positive; lower --threshold"
+    )
+
+
+def print_notes(dataset: Dataset) -> None:
+    """What loading changed (rows dropped, a date convention chosen), on stderr."""
+    for note in dataset.notes:
+        print(f"note: {dataset.name}: {note}", file=sys.stderr)
+
+
+def defuse(ids: pd.Series) -> pd.Series:
+    """Ids a spreadsheet would run as formulas (``=1+1``) get a leading ``'`` (OWASP advice)."""
+    text = ids.astype(str)
+    return text.where(~text.str.lstrip().str.startswith(FORMULA_START), "'" + text)
+
+
+def check_params(name: str, params: dict) -> None:
+    """Refuse ``--param`` names the model does not take and values of the wrong type.
+
+    Types come from the constructor's annotations (or the default's type); an integer parameter
+    whose default is at least 1 is a count or a size and must be at least 1 too.
+    """
+    factory = MODELS[name]
+    signature = inspect.signature(factory)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    try:
+        hints = typing.get_type_hints(factory.__init__ if isinstance(factory, type) else factory)
+    except Exception:  # an annotation that does not resolve: fall back on the defaults
+        hints = {}
+    named = {k: p for k, p in signature.parameters.items() if p.kind is not p.VAR_KEYWORD}
+    if "seed" in params:
+        raise ValueError("--param seed=...: give the seed with --seed")
+    for key, value in params.items():
+        if key not in named:
+            if takes_any:
+                continue
+            raise ValueError(
+                f"model {name!r} has no parameter {key!r}; it takes {', '.join(named) or 'none'}"
+            )
+        default = named[key].default
+        expected = hints.get(
+            key, type(default) if default not in (None, named[key].empty) else None
+        )
+        if not _fits(value, expected):
+            raise ValueError(
+                f"--param {key}={value!r}: model {name!r} expects {_describe(expected)}"
+            )
+        positive = isinstance(default, int) and not isinstance(default, bool) and default >= 1
+        if positive and isinstance(value, int) and value < 1:
+            raise ValueError(f"--param {key}={value}: model {name!r} expects an integer >= 1")
+    make_model(name, **params)  # the constructor's own checks (e.g. lambda_ > 0), before any data
+
+
+def _fits(value: object, expected: object) -> bool:
+    if expected is None or expected is typing.Any:
+        return True
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in typing.get_args(expected))
+    if origin is typing.Literal:
+        return value in typing.get_args(expected)
+    if expected is type(None):
+        return value is None
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    if isinstance(origin, type):
+        return isinstance(value, origin)
+    return isinstance(value, expected) if isinstance(expected, type) else True
+
+
+def _describe(expected: object) -> str:
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(expected))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(expected))
+    names = {int: "an integer", float: "a finite number", str: "a string", bool: "True or False",
+             type(None): "None", dict: "a dict", list: "a list"}  # fmt: skip
+    return names.get(origin or expected, getattr(expected, "__name__", str(expected)))
+
+
 # --- entry point ---------------------------------------------------------------------------------
 
 COMMANDS: list[AddParser] = [
@@ -220,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (DataError, ValueError, FileNotFoundError, KeyError) as exc:
+    except (DataError, ValueError, OSError, KeyError, TypeError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -14,9 +14,33 @@ import pandas as pd
 
 from recsys.data.index import Index
 
+MAX_VALUE_CHARS = 80  # one quoted value (a cell, an id, a column name) in a message
+MAX_MESSAGE_CHARS = 500  # a whole DataError message
+
+
+def shorten(value: object, limit: int = MAX_VALUE_CHARS) -> str:
+    """``str(value)`` cut to ``limit`` characters (an ellipsis and the full length mark the cut)."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} chars)"
+
+
+def quote(value: object, limit: int = MAX_VALUE_CHARS) -> str:
+    """A value as quoted in a message: ``'text'`` (cut to ``limit``) for strings, else ``str``."""
+    return repr(shorten(value, limit)) if isinstance(value, str) else shorten(value, limit)
+
 
 class DataError(ValueError):
-    """Bad input data; the message names the file, the column and what was expected."""
+    """Bad input data; the message names the file, the column and what was expected.
+
+    Messages quote file content (cells, ids, column names), so each quoted value is cut with
+    :func:`shorten` where it is quoted and the whole message to :data:`MAX_MESSAGE_CHARS` here:
+    a 1 MB cell cannot make a 1 MB message.
+    """
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(shorten(message, MAX_MESSAGE_CHARS))
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data.dataset import DataError, Dataset
+from recsys.data.dataset import DataError, Dataset, shorten
 from recsys.data.tables import read_table
 from recsys.data.validation import build_dataset
+
+MOVIES_COLUMNS = ("movieId", "title", "genres")  # ml-latest(-small) movies.csv
+TAGS_COLUMNS = ("userId", "movieId", "tag")  # ml-latest(-small) tags.csv
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found = [shorten(c, 40) for c in frame.columns[:20]]
+        raise DataError(
+            f"{source}: no column {missing[0]!r}; a MovieLens {source} has the columns "
+            f"{', '.join(columns)} (found {found})"
+        )
 
 
 def is_movielens(path: str | Path) -> bool:
@@ -29,6 +42,7 @@ def load_movielens(path: str | Path, tag_exclude: pd.DataFrame | None = None, **
     if (p / "ratings.csv").exists():
         inter = read_table(p / "ratings.csv")
         items = read_table(p / "movies.csv")
+        _require(items, MOVIES_COLUMNS, "movies.csv")
         items = _join_tags(items, p / "tags.csv", tag_exclude)
         text = ("title", "genres", "tags") if "tags" in items else ("title", "genres")
         items["genres"] = items["genres"].replace("(no genres listed)", "")
@@ -130,6 +144,7 @@ def _join_tags(items: pd.DataFrame, tags_path: Path, exclude: pd.DataFrame | Non
     if not tags_path.exists():
         return items
     tags = read_table(tags_path)
+    _require(tags, TAGS_COLUMNS, tags_path.name)
     tags = tags.rename(columns={"userId": "user", "movieId": "item"})
     tags["user"], tags["item"] = tags["user"].astype(str), tags["item"].astype(str)
     if exclude is not None and len(exclude):

@@ -148,7 +148,15 @@ def filter_users(positives: pd.DataFrame, min_positives: int) -> pd.DataFrame:
 def prepare(dataset: Dataset, protocol: Protocol, text: TextFn | None = None) -> Experiment:
     """Positives, split, index and the tuning and final stages of ``dataset``."""
     text = text or static_text(dataset)
-    positives = filter_users(dataset.positives(protocol.threshold), protocol.min_positives)
+    liked = dataset.positives(protocol.threshold)
+    if liked.empty and dataset.has_ratings:  # a threshold above every rating: nothing to learn
+        rating = dataset.interactions["rating"]
+        raise ValueError(
+            f"no rating >= {protocol.threshold:g} in {dataset.name!r} (ratings run from "
+            f"{rating.min():g} to {rating.max():g}), so nothing counts as positive; lower the "
+            f"threshold"
+        )
+    positives = filter_users(liked, protocol.min_positives)
     if positives.empty:
         raise ValueError(
             f"no user has {protocol.min_positives} or more positives"

@@ -27,18 +27,33 @@ class TfidfRecommender(Recommender):
     name = "tfidf"
     param_grid: ClassVar[dict[str, list]] = {}
 
-    def __init__(self, min_df: int = 1, stop_words: str | None = "english") -> None:
-        self.min_df, self.stop_words = min_df, stop_words
+    def __init__(self, min_df: int | float = 1, stop_words: str | list | None = "english") -> None:
+        """``min_df``: keep terms found in at least this many items (int >= 1) or this share of
+        them (float in [0, 1]); ``stop_words``: ``"english"``, a list of words, or None."""
+        _check_params(min_df, stop_words)
+        self.min_df = min_df
+        self.stop_words = list(stop_words) if isinstance(stop_words, tuple) else stop_words
 
     def _fit(self, data: TrainData) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer  # ~2 s import, only here
-
-        vectorizer = TfidfVectorizer(
-            sublinear_tf=True, min_df=self.min_df, stop_words=self.stop_words, dtype=np.float32
-        )
+        if isinstance(self.min_df, int) and self.min_df > data.n_items:
+            raise ValueError(
+                f"tfidf: min_df={self.min_df} is more than the {data.n_items} items; no term "
+                f"could be kept"
+            )
         try:
-            self.item_vectors_ = vectorizer.fit_transform(data.item_text).tocsr()  # (I, V), L2 rows
-        except ValueError:  # empty vocabulary: no item has usable text
+            self.item_vectors_ = (
+                _vectorizer(self.min_df, self.stop_words).fit_transform(data.item_text).tocsr()
+            )  # (I, V), L2 rows
+        except ValueError as exc:
+            # Only "empty vocabulary" means "no usable text": a bad parameter must not turn into
+            # all-zero scores (sklearn's InvalidParameterError is a ValueError too).
+            if "empty vocabulary" not in str(exc):
+                raise ValueError(f"tfidf: {exc}") from exc
+            if self.min_df != 1 and _has_terms(_vectorizer(1, self.stop_words), data.item_text):
+                raise ValueError(
+                    f"tfidf: min_df={self.min_df!r} leaves no term of the {data.n_items} items' "
+                    f"text; lower it"
+                ) from exc
             self.item_vectors_ = sp.csr_matrix((data.n_items, 1), dtype=np.float32)
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
@@ -47,3 +62,31 @@ class TfidfRecommender(Recommender):
         inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
         profiles = sp.diags(inverse.astype(np.float32)) @ profiles  # unit rows; empty rows stay 0
         return (profiles @ self.item_vectors_.T).toarray()  # (B, I)
+
+
+def _check_params(min_df: object, stop_words: object) -> None:
+    count = isinstance(min_df, int) and not isinstance(min_df, bool) and min_df >= 1
+    share = isinstance(min_df, float) and 0.0 <= min_df <= 1.0
+    if not (count or share):
+        raise ValueError(f"tfidf: min_df must be an int >= 1 or a float in [0, 1], got {min_df!r}")
+    words = isinstance(stop_words, list | tuple) and all(isinstance(w, str) for w in stop_words)
+    if not (stop_words is None or stop_words == "english" or words):
+        raise ValueError(
+            f"tfidf: stop_words must be 'english', a list of words or None, got {stop_words!r}"
+        )
+
+
+def _vectorizer(min_df: int | float, stop_words: str | list | None):
+    from sklearn.feature_extraction.text import TfidfVectorizer  # ~2 s import, only here
+
+    return TfidfVectorizer(
+        sublinear_tf=True, min_df=min_df, stop_words=stop_words, dtype=np.float32
+    )
+
+
+def _has_terms(vectorizer, text: list[str]) -> bool:
+    try:
+        vectorizer.fit(text)
+    except ValueError:
+        return False
+    return True

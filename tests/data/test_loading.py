@@ -103,8 +103,11 @@ def test_sample_loads():
         ("user_id,item_id\n", "no data rows"),
         ("who,what\nu1,a\n", "cannot find a user/item column"),
         ("user_id,item_id,rating\nu1,a,five\n", "column 'rating' must be numeric"),
-        ("user_id,item_id,ts\nu1,a,yesterday-ish\n", "column 'timestamp' must hold Unix seconds"),
-        ("user_id,item_id\nu1,\n", "column 'item' has 1 empty id"),
+        (
+            "user_id,item_id,ts\nu1,a,yesterday-ish\n",
+            "column 'ts' (timestamp) must hold Unix seconds",
+        ),
+        ("user_id,item_id\nu1,\n", "column 'item_id' (item) has 1 empty id"),
         ("user_id,item_id\nu1,zzz\n", "1 interaction(s) with 1 item id(s) not in the catalogue"),
         ("user_id,item_id\nu1,a\nu1,a\n", "1 repeated (user, item) pair"),
     ],
