@@ -30,7 +30,7 @@ test: $(BIN)/.installed-dev browser
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: $(BIN)/.installed-dev
 	$(BIN)/python bench/quality.py

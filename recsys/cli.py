@@ -297,7 +297,9 @@ def check_params(name: str, params: dict) -> None:
     signature = inspect.signature(factory)
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     try:
-        hints = typing.get_type_hints(factory.__init__ if isinstance(factory, type) else factory)
+        # a class: the hints are those of its own __init__ (mypy: unsound on an instance)
+        init = factory.__init__ if isinstance(factory, type) else factory  # type: ignore[misc]
+        hints = typing.get_type_hints(init)
     except Exception:  # an annotation that does not resolve: fall back on the defaults
         hints = {}
     named = {k: p for k, p in signature.parameters.items() if p.kind is not p.VAR_KEYWORD}
@@ -353,8 +355,9 @@ def _describe(expected: object) -> str:
         return " or ".join(_describe(arg) for arg in typing.get_args(expected))
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(expected))
-    names = {int: "an integer", float: "a finite number", str: "a string", bool: "True or False",
-             type(None): "None", dict: "a dict", list: "a list"}  # fmt: skip
+    names: dict[object, str] = {int: "an integer", float: "a finite number", str: "a string",
+                                bool: "True or False", type(None): "None", dict: "a dict",
+                                list: "a list"}  # fmt: skip
     return names.get(origin or expected, getattr(expected, "__name__", str(expected)))
 
 

@@ -92,7 +92,7 @@ def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
 
 def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     """HitRate@k = 1 if |L_u@k ∩ T_u| > 0 else 0, per user (Deshpande & Karypis 2004, ACM TOIS)."""
-    return hits[:, :k].any(axis=1).astype(np.float64)
+    return np.asarray(hits[:, :k].any(axis=1)).astype(np.float64)
 
 
 def reciprocal_rank(hits: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -181,7 +182,7 @@ def prepare(dataset: Dataset, protocol: Protocol, text: TextFn | None = None) ->
     )
     tuning.extras["validation"] = tuning.holdout
     final = _stage(index, split.train, split.test, text(split.test[pairs]), protocol)
-    summary = {
+    summary: dict[str, float] = {
         "users": index.n_users,
         "items": index.n_items,
         "train": len(split.train),
@@ -254,7 +255,7 @@ def tune(
     candidates = grid(name)
     if len(candidates) <= 1:
         return (dict(candidates[0]) if candidates else {}), []
-    trials = []
+    trials: list[dict[str, Any]] = []
     for params in candidates:
         metrics, _, _ = fit_and_score(name, params, experiment.tuning, experiment.index, protocol)
         trials.append({"params": params, protocol.metric: metrics[protocol.metric]})

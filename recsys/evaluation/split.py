@@ -85,7 +85,7 @@ def item_cold_holdout(
     """
     _check_fraction(fraction)
     items = np.sort(df["item"].unique())  # sorted so the draw does not depend on row order
-    n_test = int(min(round_half_up(fraction * len(items)), max(len(items) - 1, 0)))
+    n_test = min(int(round_half_up(fraction * len(items))), max(len(items) - 1, 0))
     chosen = np.random.default_rng(seed).choice(items, size=n_test, replace=False)
     in_test = df["item"].isin(chosen).to_numpy()
     return df[~in_test], df[in_test]

@@ -124,7 +124,8 @@ class _Trainer:
                       "bad_epochs": 0, "history": []}  # fmt: skip
 
     def _optimizer(self) -> torch.optim.Optimizer:
-        head, lm = [], []
+        head: list[torch.nn.Parameter] = []
+        lm: list[torch.nn.Parameter] = []
         for name, p in self.model.named_parameters():
             if p.requires_grad:
                 (lm if name.startswith("text.") else head).append(p)

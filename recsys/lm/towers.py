@@ -93,6 +93,8 @@ class TextTower(nn.Module):
 class TwoTower(nn.Module):
     """Projection + id embeddings over LM vectors (items), a linear map over history (users)."""
 
+    warm: torch.Tensor  # (I,) 1 for items with training positives (a buffer)
+
     def __init__(
         self, lm_dim: int, warm: np.ndarray, cfg: FinetuneConfig, text: TextTower | None = None
     ) -> None:

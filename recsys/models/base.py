@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,6 +41,7 @@ class Recommender(ABC):
     """
 
     name: str = "base"
+    param_grid: ClassVar[dict[str, list]] = {}  # every registered model sets its own
 
     def fit(self, data: TrainData) -> Recommender:
         self.train_ = data.matrix.tocsr().astype(np.float32)

@@ -36,7 +36,9 @@ class EASE(Recommender):
         x = self.train_.astype(np.float64)  # (U, I)
         n_users, n_items = x.shape
         dual = self.solver == "dual" or (self.solver == "auto" and n_users < n_items)
-        self.b_ = self.kx_ = self.d_ = None
+        self.b_: np.ndarray | None = None  # primal solution; else the dual's three arrays
+        self.kx_: np.ndarray | None = None
+        self.d_: np.ndarray | None = None
         if dual:
             self._fit_dual(x)
         else:
@@ -62,6 +64,7 @@ class EASE(Recommender):
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         if self.b_ is not None:
             return history @ self.b_  # (B, I)
+        assert self.d_ is not None  # fitted by the dual solver
         h = history.toarray()  # (B, I)
         hp = h - (history @ self.xt_) @ self.kx_  # lambda * H P, (B, I)
         return h - hp / self.d_[None, :]  # H B = H - H P diag(1 / diag(P))

@@ -34,7 +34,7 @@ both components are refitted on all.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -126,7 +126,8 @@ class Hybrid(Recommender):
             long_tail = min(found) + 0.1 * max(found) if found else 0.0
             return float(m[f"recall@{k}"]), float(long_tail)
 
-        self.measure_, self.accurate_ = measure, None
+        self.measure_ = measure
+        self.accurate_: tuple[float, list[Trial]] | None = None
         rng = np.random.default_rng(self.seed)
         blends = [random_blend(rng) for _ in range(self.random_trials)]  # all draws, then measures
         self.random_trials_ = [Trial(b, *measure(b)) for b in blends]
@@ -188,7 +189,7 @@ class Hybrid(Recommender):
     def _z_scores(self, users, history, groups=None) -> tuple[np.ndarray, np.ndarray]:
         groups = self.groups_ if groups is None else groups
         z_cf = standardise(self.cf_.score(users, history), groups)
-        return z_cf, sum(self._text_parts(users, history, groups))
+        return z_cf, cast(np.ndarray, sum(self._text_parts(users, history, groups)))
 
     def _standard_features(self, raw: np.ndarray) -> np.ndarray:
         mean, std = getattr(self, "user_stats_", (np.zeros(2), np.ones(2)))

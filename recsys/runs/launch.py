@@ -211,6 +211,7 @@ def _reap(proc: subprocess.Popen, run_dir: Path) -> None:
     # Wait without reaping: while the child is a zombie, is_alive() still says True, so no poll
     # can settle the run before this thread records the exit code; then reap it.
     info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    assert info is not None  # None only with WNOHANG
     code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
     try:
         settle(run_dir, exit_code=code)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recsys.runs.atomic import read_json
-from recsys.runs.folder import LAUNCH, LOG, PROGRESS, STATUS, RunFolder, read_status
+from recsys.runs.folder import LAUNCH, LOG, PROGRESS, STATUS, RunFolder, State, read_status
 
 ACTIVE = ("created", "running", "stopping")
 PF_EXITING = 0x4  # Linux task flag, set from the start of exit until the process is reaped
@@ -61,6 +61,7 @@ def settle(run_dir: Path, exit_code: int | None = None) -> dict:
         if time.time() - raw.get("updated", 0) < STARTUP_GRACE_S:
             return {**status, "state": "created"}  # being spawned right now
     folder = RunFolder(run_dir)
+    state: State
     cancelled = (read_json(run_dir / LAUNCH, default={}) or {}).get("cancelled")
     if folder.stop_requested() or cancelled:
         state, message = "stopped", "cancelled"

@@ -115,8 +115,8 @@ def estimate_epoch(
             and device_of(run_dir, status) == device
         ):
             steps = read_progress(run_dir / PROGRESS, "step")
-            batch = int(run["config"].get("batch_size") or 0)
-            rates.setdefault(batch, []).extend(
+            size = int(run["config"].get("batch_size") or 0)
+            rates.setdefault(size, []).extend(
                 s["samples_per_s"] for s in steps[1:] if s.get("samples_per_s")
             )
     batch = config.batch_size if rates.get(config.batch_size) else None

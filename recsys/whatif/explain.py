@@ -101,7 +101,9 @@ def choose_similarity(parts: Mapping[str, float], available: Sequence[str]) -> s
     """``"item-item"`` when the collaborative part is the largest model part, else the first
     other (text or embedding) similarity in ``available``."""
     model_parts = {k: v for k, v in parts.items() if k != BOOST}
-    collab_wins = bool(model_parts) and max(model_parts, key=model_parts.get) == COLLABORATIVE
+    collab_wins = (
+        bool(model_parts) and max(model_parts, key=lambda k: model_parts[k]) == COLLABORATIVE
+    )
     others = [name for name in available if name != ITEM_ITEM]
     if collab_wins and ITEM_ITEM in available or not others:
         return ITEM_ITEM if ITEM_ITEM in available else available[0]

@@ -39,7 +39,7 @@ from recsys.models.base import exclude, top_k
 from recsys.whatif.scorers import PartScorer
 
 Strategy = Literal["penalty", "xquad", "target"]
-STRATEGIES: dict[str, str] = {
+STRATEGIES: dict[Strategy, str] = {
     "penalty": "Popularity penalty",
     "xquad": "xQuAD head/tail diversification",
     "target": "Target tail share (FA*IR-like)",
@@ -144,7 +144,7 @@ def _top_with_reserve(
 
 
 def _sum_parts(parts: Mapping[str, np.ndarray]) -> np.ndarray:
-    return np.sum(list(parts.values()), axis=0, dtype=np.float32)
+    return np.asarray(np.sum(list(parts.values()), axis=0, dtype=np.float32))
 
 
 def _per_user_range(parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -283,7 +283,7 @@ def tradeoff(
     holdout: sp.csr_matrix,
     k: int,
     boosts: Sequence[float] = tuple(DEFAULT_GRID),
-    strategies: Sequence[str] = tuple(STRATEGIES),
+    strategies: Sequence[Strategy] = tuple(STRATEGIES),
 ) -> pd.DataFrame:
     """One row per (strategy, boost): every metric of :func:`list_metrics` at ``k``.
 

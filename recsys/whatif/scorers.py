@@ -132,6 +132,8 @@ def fit_scorer(choice: str, data: TrainData, seed: int = 0) -> PartScorer:
     if choice == HYBRID_FROZEN:
         return hybrid_parts(make_model("hybrid", seed=seed, lm="content").fit(data))
     if choice.startswith(RUN_PREFIX):
+        if data.item_ids is None:
+            raise ValueError("a run's language model needs the catalogue's item ids")
         lm = _Scored(run_language_model(choice[len(RUN_PREFIX) :], data.item_ids))
         ease = make_model("ease", seed=seed).fit(data)
         return blend_parts({"collaborative": (ease, 1.0), "language_model": (lm, 1.0)})
