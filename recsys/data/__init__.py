@@ -8,4 +8,5 @@
 - ``index``: integer positions of users and items, and the sparse user x item matrix.
 - ``popularity``: item counts, head / tail / cold bands, the Lorenz curve and Gini.
 - ``segments``: light / heavy and mainstream / niche users.
+- ``timestamps``: timestamp and date columns parsed and range-checked.
 """
