@@ -35,6 +35,7 @@ from recsys.evaluation.split import SPLITS
 from recsys.lm.train_cli import add_train_parser
 from recsys.models import MODELS, TrainData, make_model
 from recsys.models.base import exclude, top_k
+from recsys.report.cli import add_report_parser
 
 EXIT_USAGE = 2
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # as pages/common.py's csv_bytes
@@ -367,6 +368,7 @@ COMMANDS: list[AddParser] = [
     add_evaluate_parser,
     add_recommend_parser,
     add_train_parser,  # recsys/lm/train_cli.py
+    add_report_parser,  # recsys/report/cli.py
 ]
 
 

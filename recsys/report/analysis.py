@@ -1,0 +1,241 @@
+"""One what-if analysis, headless: the Recommendations page's steps as library calls.
+
+The split, the head/tail bands, the model's candidate lists, the tail-boost re-ranking, the KPIs
+against the collaborative baseline, the trade-off curves and per-user explanations, exactly as the
+page computes them (models fitted on training minus validation; every figure on validation, never
+on test). :mod:`recsys.report.html` turns an :class:`Analysis` into the stakeholder report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.data import popularity, segments
+from recsys.data.dataset import Dataset
+from recsys.data.popularity import Rule
+from recsys.evaluation import protocol
+from recsys.evaluation.protocol import Experiment
+from recsys.evaluation.split import SplitKind
+from recsys.models import TrainData
+from recsys.runs.folder import RunFolder
+from recsys.whatif import explain, rerank, scorers
+from recsys.whatif.rerank import Candidates, Reranked, Strategy
+
+BASELINE = "ease"  # the collaborative model every KPI is compared with
+SEGMENT_ORDER = [("heavy", "niche"), ("light", "mainstream"), ("heavy", "mainstream"),
+                 ("light", "niche")]  # fmt: skip
+MODEL_LABELS = {
+    scorers.BLEND: "EASE + TF-IDF blend",
+    scorers.HYBRID_FROZEN: "Hybrid: EASE + frozen MiniLM",
+    "ease": "EASE",
+    "itemknn": "ItemKNN",
+    "als": "ALS",
+    "tfidf": "TF-IDF (content)",
+    "mostpop": "Most popular",
+    "content": "Frozen MiniLM content",
+    "ease_content": "EASE + MiniLM content",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that changes an analysis; a report prints these so anyone can redo it."""
+
+    data: str = "sample"  # "sample" or a MovieLens folder (the CLI); any name for a Dataset given
+    model: str = scorers.BLEND  # a page choice: blend, hybrid_frozen, run:<folder>, a model name
+    strategy: Strategy = "penalty"
+    boost: float = 0.0
+    k: int = 10
+    head_rule: Rule = "top_share"
+    head_value: float | None = None  # None: the rule's default (popularity.DEFAULT_VALUES)
+    seed: int = 0
+    users: tuple[str, ...] = ()  # example users; empty: one per segment, chosen by rule
+
+    def __post_init__(self) -> None:
+        if self.strategy not in rerank.STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {list(rerank.STRATEGIES)}, got {self.strategy!r}"
+            )
+        if not 0.0 <= self.boost <= 1.0:  # also refuses nan
+            raise ValueError(f"boost must lie in [0, 1], got {self.boost!r}")
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+        if self.head_rule not in popularity.RULES:
+            raise ValueError(
+                f"head rule must be one of {list(popularity.RULES)}, got {self.head_rule!r}"
+            )
+
+    @property
+    def head(self) -> float:
+        value = self.head_value
+        return popularity.DEFAULT_VALUES[self.head_rule] if value is None else float(value)
+
+    @property
+    def model_label(self) -> str:
+        if self.model.startswith(scorers.RUN_PREFIX):
+            return f"EASE + fine-tuned run {Path(self.model[len(scorers.RUN_PREFIX) :]).name}"
+        return MODEL_LABELS.get(self.model, self.model)
+
+
+@dataclass
+class Analysis:
+    """A fitted what-if: candidates and re-ranked lists of the model and of the baseline."""
+
+    settings: Settings
+    dataset: Dataset
+    experiment: Experiment
+    groups: np.ndarray  # (I,) bands under the settings' head rule, from training counts
+    candidates: Candidates
+    ranked: Reranked
+    baseline: Candidates
+    baseline_ranked: Reranked  # the baseline at the same strategy and boost
+
+    @property
+    def user_ids(self) -> list[str]:
+        return [str(u) for u in self.experiment.index.user_ids]
+
+    @property
+    def holdout(self):
+        return self.experiment.tuning.holdout
+
+    def kpis(self) -> pd.DataFrame:
+        """One row per list (model / baseline, no boost / chosen boost), one column per KPI."""
+        s, k = self.settings, self.settings.k
+        rows = {
+            f"{s.model_label}, boost {s.boost:g}": self.ranked.items,
+            f"{s.model_label}, no boost": rerank.rerank(self.candidates, s.strategy, 0.0, k).items,
+            f"{MODEL_LABELS[BASELINE]} (baseline), boost {s.boost:g}": self.baseline_ranked.items,
+            f"{MODEL_LABELS[BASELINE]} (baseline), no boost": rerank.rerank(
+                self.baseline, s.strategy, 0.0, k
+            ).items,
+        }
+        table = {}
+        for name, items in rows.items():
+            cands = self.baseline if "baseline" in name else self.candidates
+            metrics = rerank.list_metrics(items, cands, self.holdout, k)
+            table[name] = {
+                label: metrics[key.format(k=k)] for label, key in rerank.KPI_KEYS.items()
+            }
+        return pd.DataFrame(table).T
+
+    def curves(self) -> dict[str, pd.DataFrame]:
+        """The trade-off sweep (every strategy, boost 0 -> 1) of the model and the baseline."""
+        k = self.settings.k
+        return {
+            self.settings.model_label: rerank.tradeoff(self.candidates, self.holdout, k),
+            f"{MODEL_LABELS[BASELINE]} (baseline)": rerank.tradeoff(self.baseline, self.holdout, k),
+        }
+
+    def example_users(self, n: int = 3) -> list[int]:
+        """The settings' users, else the most typical user of ``n`` segments.
+
+        Segments by activity x taste (:func:`recsys.data.segments.user_segments`); within each,
+        the user whose history length is the segment's median (ties: first in index order), so
+        the choice is reproducible and not cherry-picked.
+        """
+        ids = self.user_ids
+        if self.settings.users:
+            missing = [u for u in self.settings.users if u not in ids]
+            if missing:
+                shown = ", ".join(repr(u[:40]) for u in missing[:3])
+                raise ValueError(f"unknown user(s) {shown}: not in {self.dataset.name!r}")
+            return [ids.index(u) for u in self.settings.users]
+        table = segments.user_segments(self.experiment.tuning.train, self.groups)
+        scored = np.diff(self.holdout.indptr) > 0  # users with validation items
+        chosen = []
+        for activity, taste in SEGMENT_ORDER:
+            rows = table[(table["activity"] == activity) & (table["taste"] == taste) & scored]
+            if len(rows):
+                median = rows["n_history"].median()
+                chosen.append(int((rows["n_history"] - median).abs().idxmin()))
+            if len(chosen) == n:
+                break
+        return chosen
+
+    def explain(self, user: int) -> pd.DataFrame:
+        """The user's list with score parts, ranks before/after boost and why (one row an item)."""
+        data, index = self.dataset, self.experiment.index
+        history = self.experiment.tuning.train[user].indices
+        found = explain.explain_user(
+            user,
+            self.candidates,
+            self.ranked,
+            history,
+            self.similarities(),
+            terms=lambda pos: explain.item_terms(data.items, data.text_columns, pos),
+        )
+        return explain.explanations_frame(found, index.item_ids, titles(data))
+
+    def similarities(self) -> dict:
+        """Item-item cosine and text cosine (a run's embeddings, else TF-IDF) for explanations."""
+        if not hasattr(self, "_similarities"):
+            stage = self.experiment.tuning
+            sims = {explain.ITEM_ITEM: explain.cooccurrence(stage.train)}
+            model = self.settings.model
+            loaded = None
+            if model.startswith(scorers.RUN_PREFIX):
+                loaded = RunFolder(model[len(scorers.RUN_PREFIX) :]).load_item_embeddings()
+            rows = None
+            if loaded is not None:
+                rows = pd.Index(loaded[1]).get_indexer(list(self.experiment.index.item_ids))
+            if loaded is not None and rows is not None and (rows >= 0).all():
+                sims["embedding"] = explain.cosine(loaded[0][rows])
+            else:
+                sims["text"] = explain.cosine(explain.tfidf_vectors(stage.text))
+            self._similarities = sims
+        return self._similarities
+
+
+def titles(data: Dataset) -> list[str]:
+    """Display titles: the ``title`` column, else the item text."""
+    if "title" in data.items:
+        return data.items["title"].fillna("").astype(str).tolist()
+    return data.item_text()
+
+
+def prepare(data: Dataset, settings: Settings) -> tuple[Experiment, np.ndarray]:
+    """The page's split (temporal where there are timestamps, else random) and bands."""
+    split: SplitKind = "temporal" if data.has_timestamps else "random"
+    experiment = protocol.prepare(data, protocol.Protocol(split=split, seed=settings.seed))
+    groups = popularity.groups(experiment.tuning.counts, settings.head_rule, settings.head)
+    return experiment, groups
+
+
+def fit_candidates(
+    experiment: Experiment, groups: np.ndarray, model: str, seed: int = 0
+) -> Candidates:
+    """Fit ``model`` on training minus validation and cache each user's 200 candidates."""
+    stage = experiment.tuning
+    # No validation extras: a model tuning on them would be graded on its own tuning data.
+    data = TrainData(stage.train, stage.text, experiment.index.item_ids)
+    scorer = scorers.fit_scorer(model, data, seed=seed)
+    return rerank.build_candidates(scorer, stage.train, stage.counts, groups)
+
+
+def analyse(settings: Settings, dataset: Dataset | None = None) -> Analysis:
+    """Load (unless ``dataset`` is given), split, fit model and baseline, re-rank."""
+    from recsys.data.sources import load
+
+    data = dataset if dataset is not None else load(settings.data)
+    experiment, groups = prepare(data, settings)
+    cands = fit_candidates(experiment, groups, settings.model, settings.seed)
+    base = (
+        cands
+        if settings.model == BASELINE
+        else fit_candidates(experiment, groups, BASELINE, settings.seed)
+    )
+    s = settings
+    return Analysis(
+        settings=s,
+        dataset=data,
+        experiment=experiment,
+        groups=groups,
+        candidates=cands,
+        ranked=rerank.rerank(cands, s.strategy, s.boost, s.k),
+        baseline=base,
+        baseline_ranked=rerank.rerank(base, s.strategy, s.boost, s.k),
+    )

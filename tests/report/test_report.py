@@ -1,0 +1,124 @@
+"""The stakeholder report: every section, honest figures, escaped data, opens offline."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+
+from recsys.cli import main
+from recsys.data.sources import load_sample
+from recsys.report.analysis import Settings, analyse
+from recsys.report.html import SECTIONS, render
+from recsys.whatif import rerank
+
+PAYLOAD = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+
+
+@pytest.fixture(scope="module")
+def hostile_analysis():
+    """The sample with every title replaced by a script payload, at boost 0.3."""
+    data = load_sample()
+    items = data.items.copy()
+    items["title"] = [f"{PAYLOAD} #{i}" for i in range(len(items))]
+    data = dataclasses.replace(data, items=items, name="<b>shop</b>")
+    return analyse(Settings(boost=0.3, strategy="target"), dataset=data)
+
+
+@pytest.fixture(scope="module")
+def report(hostile_analysis) -> str:
+    return render(hostile_analysis)
+
+
+def test_every_section_is_there(report):
+    for key in SECTIONS:
+        assert f'<section id="{key}">' in report
+    assert report.count("Plotly.newPlot") == 2
+    assert report.count("<h3>User ") == 3
+
+
+def test_data_is_escaped_everywhere(report):
+    assert "<script>window.__pwned" not in report
+    assert "<img src=x" not in report and "&lt;img src=x onerror=&quot;" in report
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in report
+    assert "<b>shop</b>" not in report and "&lt;b&gt;shop&lt;/b&gt;" in report
+
+
+def test_kpis_are_the_reranked_lists_metrics(hostile_analysis):
+    a = hostile_analysis
+    kpis = a.kpis()
+    assert len(kpis) == 4
+    want = rerank.list_metrics(a.ranked.items, a.candidates, a.holdout, a.settings.k)
+    row = kpis.iloc[0]
+    assert row["Recall"] == want[f"recall@{a.settings.k}"]
+    assert row["APLT"] == want[f"aplt@{a.settings.k}"]
+    # The target strategy at boost 0.3 keeps >= floor(0.3 j) non-head items in every prefix, so
+    # the boosted list holds more tail than the unboosted one.
+    assert kpis.iloc[0]["APLT"] > kpis.iloc[1]["APLT"]
+
+
+def test_example_users_are_distinct_typical_users_with_validation_items(hostile_analysis):
+    a = hostile_analysis
+    users = a.example_users()
+    assert len(set(users)) == 3
+    assert all(np.diff(a.holdout.indptr)[u] > 0 for u in users)
+    named = dataclasses.replace(a, settings=dataclasses.replace(a.settings, users=("nobody",)))
+    with pytest.raises(ValueError, match="unknown user"):
+        named.example_users()
+
+
+def test_reproduce_section_gives_the_command_and_the_url(report):
+    assert "python -m recsys report --data sample --model blend --strategy target --boost 0.3" in (
+        report
+    )
+    assert re.search(r"/recommendations\?model=blend&amp;strategy=target&amp;boost=0\.3", report)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--boost", "2"], "boost must lie in [0, 1]"),
+        (["--boost", "nan"], "boost must lie in [0, 1]"),
+        (["--k", "0"], "k must be at least 1"),
+        (["--users", "no-such-user"], "unknown user"),
+        (["--model", "run:/no/such/run"], "no run folder"),
+    ],
+)
+def test_report_cli_refuses_bad_settings_in_one_line(tmp_path, capsys, args, words):
+    assert main(["report", *args, "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "\n" not in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_cli_writes_the_file(tmp_path):
+    out = tmp_path / "deep" / "report.html"
+    assert main(["report", "--boost", "0.2", "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.browser
+def test_report_opens_offline_without_errors(page, report, tmp_path):
+    from tests.browser import ARTIFACTS
+
+    path = tmp_path / "report.html"
+    path.write_text(report, encoding="utf-8")
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.context.route(
+        re.compile(r"^(?!file:).*"),
+        lambda route: (requests.append(route.request.url), route.abort()),
+    )
+    page.goto(path.as_uri())
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() == 2
+    for key in SECTIONS:
+        assert page.locator(f"section#{key}").count() == 1
+    assert page.evaluate("window.__pwned") is None
+    assert errors == [] and requests == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
