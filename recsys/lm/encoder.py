@@ -240,17 +240,25 @@ class Encoder:
             return out
         ids = self.tokenize(texts)
         done = 0
+        for batch in self.plan(ids):
+            out[batch] = self.encode_batch([ids[i] for i in batch])
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(texts))
+        return out
+
+    def plan(self, ids: list[list[int]]) -> list[np.ndarray]:
+        """The batches :meth:`encode` runs, as text positions (a cluster runs the same ones)."""
+        return length_batches([len(x) for x in ids], self.batch_size)
+
+    def encode_batch(self, ids: list[list[int]]) -> np.ndarray:
+        """(B, D) unit vectors of one batch of token id lists."""
         self.model.eval()
         with torch.inference_mode(), autocast(self.device):
-            for batch in length_batches([len(x) for x in ids], self.batch_size):
-                inputs = self.pad([ids[i] for i in batch])
-                hidden = self.model(**inputs).last_hidden_state  # (B, T, H)
-                vec = mean_pool(hidden.float(), inputs["attention_mask"])
-                out[batch] = nn.functional.normalize(vec, dim=-1).cpu().numpy()
-                done += len(batch)
-                if progress is not None:
-                    progress(done, len(texts))
-        return out
+            inputs = self.pad(ids)
+            hidden = self.model(**inputs).last_hidden_state  # (B, T, H)
+            vec = mean_pool(hidden.float(), inputs["attention_mask"])
+            return nn.functional.normalize(vec, dim=-1).cpu().numpy()
 
     def cache_path(self, texts: Sequence[str]) -> Path | None:
         if self.cache_dir is None:
