@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.data import popularity
 from recsys.data.dataset import DataError, Dataset
 from recsys.data.index import Index
 from recsys.data.sources import load_table
@@ -34,7 +35,8 @@ from recsys.evaluation.protocol import DEFAULT_MODELS, evaluate, resolve
 from recsys.evaluation.split import SPLITS
 from recsys.lm.train_cli import add_train_parser
 from recsys.models import MODELS, TrainData, make_model
-from recsys.models.base import exclude, top_k
+from recsys.models.base import exclude, restrict, top_k
+from recsys.models.scope import SCOPE_HELP, SCOPES, Candidates, check_model
 from recsys.report.cli import add_report_parser
 
 EXIT_USAGE = 2
@@ -83,6 +85,34 @@ def add_model_options(parser: argparse.ArgumentParser, multiple: bool) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
+def add_scope_options(parser: argparse.ArgumentParser) -> None:
+    """``--candidates`` and the Data page's head/tail rule (``--head-rule``, ``--head-value``)."""
+    parser.add_argument(
+        "--candidates",
+        choices=list(SCOPES),
+        default="all",
+        help="items a list may hold: " + "; ".join(f"{k} = {v}" for k, v in SCOPE_HELP.items()),
+    )
+    parser.add_argument(
+        "--head-rule",
+        choices=list(popularity.RULES),
+        default="top_share",
+        help="head/tail rule for --candidates tail: "
+        + "; ".join(f"{k} = {v}" for k, v in popularity.RULES.items()).replace("%", "%%"),
+    )
+    parser.add_argument(
+        "--head-value",
+        type=float,
+        help="x of the head rule (defaults: "
+        + ", ".join(f"{k} {v:g}" for k, v in popularity.DEFAULT_VALUES.items())
+        + ")",
+    )
+
+
+def scope_from(args: argparse.Namespace) -> Candidates:
+    return Candidates(args.candidates, args.head_rule, args.head_value)
+
+
 # --- evaluate ------------------------------------------------------------------------------------
 
 
@@ -102,6 +132,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--no-tune", action="store_true", help="use default hyper-parameters")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    add_scope_options(p)
     p.set_defaults(handler=run_evaluate)
     return p
 
@@ -117,8 +148,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     check_threshold(args.threshold)
     if args.min_positives < 1:
         raise ValueError(f"--min-positives must be at least 1, got {args.min_positives}")
+    candidates = scope_from(args)
     for name in names:
         check_params(name, fixed)
+        check_model(name, candidates.scope)
     if args.json:
         check_output(args.json, "--json")
     data, text = resolve(args.data)
@@ -137,6 +170,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         params={name: fixed for name in names} if fixed else None,
         text=text,
         progress=lambda line: print(line, file=sys.stderr),
+        candidates=candidates,
     )
     print(results.to_markdown())
     if args.json:
@@ -171,6 +205,7 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "them as formulas (see --raw)",
     )
     p.add_argument("--raw", action="store_true", help="write ids exactly as they are (no ')")
+    add_scope_options(p)
     p.set_defaults(handler=run_recommend, model="ease")
     return p
 
@@ -183,6 +218,8 @@ def run_recommend(args: argparse.Namespace) -> int:
     if args.threshold is not None:
         check_threshold(args.threshold)
     check_params(args.model, dict(args.param))
+    candidates = scope_from(args)
+    check_model(args.model, candidates.scope)
     check_output(args.out, "--out")
     mapping = {"user": args.user_col, "item": args.item_col}
     if args.rating_col:
@@ -204,9 +241,13 @@ def run_recommend(args: argparse.Namespace) -> int:
         seen = seen.drop(columns="rating", errors="ignore")
     index = Index.build(seen, dataset.items)
     positives = index.matrix(dataset.positives(args.threshold) if args.rating_col else seen)
+    seen_matrix = index.matrix(seen)
+    # "new" = no interaction of any kind (a low rating is one too); the head counts every one,
+    # as on the Data page. Checked before fitting: an empty scope costs no training.
+    mask = None if candidates.scope == "all" else candidates.mask(seen_matrix)
     model = make_model(args.model, seed=args.seed, **dict(args.param))
     model.fit(TrainData(positives, dataset.item_text(), index.item_ids))
-    recs = recommend_frame(model, index, positives, index.matrix(seen), args.k)
+    recs = recommend_frame(model, index, positives, seen_matrix, args.k, candidates=mask)
     if not args.raw:
         recs["user"], recs["item"] = defuse(recs["user"]), defuse(recs["item"])
     recs = recs.rename(columns={"user": args.user_col, "item": args.item_col})
@@ -217,13 +258,24 @@ def run_recommend(args: argparse.Namespace) -> int:
 
 
 def recommend_frame(
-    model, index: Index, history: sp.csr_matrix, seen: sp.csr_matrix, k: int, batch: int = 1024
+    model,
+    index: Index,
+    history: sp.csr_matrix,
+    seen: sp.csr_matrix,
+    k: int,
+    batch: int = 1024,
+    candidates: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Top-``k`` of every user as rows (user, item, rank, score); ``seen`` items never shown."""
+    """Top-``k`` of every user as rows (user, item, rank, score); ``seen`` items never shown,
+    and only ``candidates`` items (an (I,) bool mask) when given."""
     frames = []
     for start in range(0, index.n_users, batch):
         users = np.arange(start, min(start + batch, index.n_users))
-        scores = model.score(users, history[users])  # (B, I)
+        if candidates is None:
+            scores = model.score(users, history[users])  # (B, I)
+        else:
+            scores = model.score_candidates(users, history[users], candidates)
+            restrict(scores, candidates)
         exclude(scores, seen[users])
         items, values = top_k(scores, k)  # (B, k)
         rows, ranks = np.nonzero(np.isfinite(values))  # a short catalogue leaves -inf slots

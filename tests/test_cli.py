@@ -158,3 +158,69 @@ def test_commands_registry_builds_one_subcommand_each():
 def test_parse_param_reads_literals_and_strings():
     assert parse_param("lambda_=300") == ("lambda_", 300)
     assert parse_param("stop_words=english") == ("stop_words", "english")
+
+
+# --- candidate scope (--candidates, --head-rule, --head-value) ----------------------------------
+
+
+def test_recommend_cold_lists_only_items_without_any_interaction(shop, tmp_path):
+    out = tmp_path / "cold.csv"
+    assert main(recommend_args(shop, out, "--model", "tfidf", "--candidates", "cold")) == 0
+    recs = pd.read_csv(out)
+    # item 8 is the only one nobody interacted with (item 4's low rating is an interaction)
+    assert set(recs["movieId"]) == {8} and recs["userId"].nunique() == 6
+
+
+def test_recommend_tail_lists_none_of_the_head(shop, tmp_path):
+    out = tmp_path / "tail.csv"
+    args = ["--model", "ease", "--candidates", "tail", "--head-rule", "threshold",
+            "--head-value", "3"]  # fmt: skip
+    assert main(recommend_args(shop, out, *args)) == 0
+    recs = pd.read_csv(out)
+    assert len(recs) and set(recs["movieId"]) <= {4, 8}  # items 1-3, 5-7 have 3 interactions
+
+
+def test_recommend_empty_cold_scope_is_exit_2_and_writes_nothing(shop, tmp_path, capsys):
+    inter, items = shop
+    pd.read_csv(items).query("movieId != 8").to_csv(items, index=False)  # every item interacted
+    out = tmp_path / "cold.csv"
+    assert main(recommend_args(shop, out, "--model", "tfidf", "--candidates", "cold")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "scope 'cold' is empty" in err and not out.exists()
+
+
+@pytest.mark.parametrize("model", ["mostpop", "itemknn", "ease", "als"])
+def test_collaborative_models_refuse_cold_naming_a_text_model(shop, tmp_path, capsys, model):
+    out = tmp_path / "r.csv"
+    assert main(recommend_args(shop, out, "--model", model, "--candidates", "cold")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "use a text model: tfidf, content" in err
+    assert not out.exists()
+
+
+def test_bad_head_value_is_exit_2(shop, tmp_path, capsys):
+    args = ["--candidates", "tail", "--head-rule", "top_share", "--head-value", "20"]
+    assert main(recommend_args(shop, tmp_path / "r.csv", *args)) == 2
+    assert "share in (0, 1]" in capsys.readouterr().err
+
+
+def test_evaluate_under_a_scope_says_so_in_the_header(tmp_path, capsys):
+    ml = tmp_path / "ml"
+    ml.mkdir()
+    rows = [(u, i + (10 if u % 2 else 0), 5.0, 100 * u + i) for u in range(1, 13)
+            for i in range(1, 9)]  # fmt: skip
+    pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"]).to_csv(
+        ml / "ratings.csv", index=False
+    )
+    titles = [f"m{i} {'space' if i < 10 else 'love'} (1999)" for i in range(1, 21)]
+    pd.DataFrame({"movieId": range(1, 21), "title": titles, "genres": "Drama"}).to_csv(
+        ml / "movies.csv", index=False
+    )
+    args = ["evaluate", "--data", str(ml), "--split", "item_cold", "--model", "tfidf",
+            "--k", "5", "--candidates", "cold"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Candidates: cold (new items: no training interaction)")
+    assert "| R@5 (scope: cold, " in out
+    assert main([*args, "--model", "ease"]) == 2
+    assert "model 'ease' learns only from interactions" in capsys.readouterr().err

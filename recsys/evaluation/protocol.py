@@ -9,11 +9,15 @@ metrics, in that order and nowhere else:
 2. :func:`recsys.evaluation.split.make_split` holds out ``test_fraction`` of each user's positives
    (temporal: the latest) and carves ``validation_fraction`` of the remaining training rows out the
    same way.
-3. Candidates are the whole catalogue, cold items included; each user's training items are
-   excluded from their list. Only users with at least one test item are scored.
+3. Candidates are the whole catalogue, cold items included, unless a candidate scope
+   (:class:`recsys.models.scope.Candidates`: ``tail`` or ``cold``, from the stage's training
+   counts) narrows them; each user's training items are excluded from their list. Under a scope,
+   test positives are restricted to in-scope items too, so the metrics answer the question the
+   scope asks; only users with at least one (in-scope) test item are scored, and the users skipped
+   for having none are counted in the summary.
 4. Popularity bands come from TRAINING counts (:func:`recsys.data.popularity.groups`): head = top
-   20% of the catalogue by count (ties by catalogue order), cold = no training positive, tail =
-   rest.
+   20% of the catalogue by count (ties by catalogue order) unless the candidates' head rule says
+   otherwise, cold = no training positive, tail = rest.
 5. Each hyper-parameter combination in a model's ``param_grid`` is fitted on ``fit_train`` (train
    minus validation) and scored on validation by ``tune_metric``; the best one is refitted on the
    full train and scored once on test.
@@ -45,6 +49,7 @@ from recsys.evaluation.metrics import evaluate_by_band, evaluate_topk
 from recsys.evaluation.split import Split, SplitKind, make_split
 from recsys.evaluation.tables import Results
 from recsys.models import TrainData, make_model
+from recsys.models.scope import Candidates, Scope, check_model
 
 TextFn = Callable[[pd.DataFrame], list[str]]  # held-out (user, item) pairs -> text per item
 Progress = Callable[[str], None]
@@ -64,12 +69,21 @@ class Protocol:
     ks: tuple[int, ...] = (10, 20)
     seed: int = 0
     tune: bool = True
-    head_share: float = 0.2
+    head_share: float = 0.2  # the top_share value when ``candidates`` gives none
     tune_metric: str | None = None  # None: ndcg at the largest k
+    candidates: Candidates = Candidates()  # scope of every list, and the head rule of the bands
 
     @property
     def metric(self) -> str:
         return self.tune_metric or f"ndcg@{max(self.ks)}"
+
+    @property
+    def head_rule(self) -> tuple[popularity.Rule, float]:
+        """(rule, value) of the head/tail cut, for the bands and the ``tail`` scope."""
+        c = self.candidates
+        if c.head_value is None and c.head_rule == "top_share":
+            return "top_share", self.head_share
+        return c.head_rule, c.value
 
 
 @dataclass
@@ -82,11 +96,27 @@ class Stage:
     counts: np.ndarray  # (I,) training positives per item
     groups: np.ndarray  # (I,) int8 HEAD / TAIL / COLD from ``counts``
     extras: dict = field(default_factory=dict)
+    candidates: np.ndarray | None = None  # (I,) bool scope mask; None = the whole catalogue
 
     @property
     def users(self) -> np.ndarray:
-        """Users with at least one held-out item: the ones scored."""
-        return np.flatnonzero(np.diff(self.holdout.indptr))
+        """Users with at least one held-out (in-scope) item: the ones scored."""
+        return np.flatnonzero(np.diff(self.target.indptr))
+
+    @property
+    def target(self) -> sp.csr_matrix:
+        """The held-out positives the metrics count: only in-scope items under a scope."""
+        if self.candidates is None:
+            return self.holdout
+        keep = sp.diags(self.candidates.astype(np.float32))
+        target = (self.holdout @ keep).tocsr()
+        target.eliminate_zeros()
+        return target
+
+    @property
+    def skipped_users(self) -> int:
+        """Users with held-out items but none in scope: not scored."""
+        return int(np.count_nonzero(np.diff(self.holdout.indptr))) - len(self.users)
 
 
 @dataclass
@@ -191,6 +221,16 @@ def prepare(dataset: Dataset, protocol: Protocol, text: TextFn | None = None) ->
         "head_items": int(np.sum(final.groups == popularity.HEAD)),
         "cold_items": int(np.sum(final.groups == popularity.COLD)),
     }
+    if final.candidates is not None:
+        summary["scope_items"] = int(final.candidates.sum())
+        summary["scope_users"] = len(final.users)
+        summary["scope_skipped_users"] = final.skipped_users
+        if not len(final.users):
+            scope = protocol.candidates.scope
+            raise ValueError(
+                f"no test positive is in candidate scope {scope!r} ({summary['scope_items']} "
+                f"items), so there is nothing to measure; use another --candidates or --split"
+            )
     return Experiment(index=index, split=split, tuning=tuning, final=final, summary=summary)
 
 
@@ -199,12 +239,15 @@ def _stage(
 ) -> Stage:
     matrix = index.matrix(train)
     counts = np.asarray(matrix.sum(axis=0)).ravel().astype(np.int64)
+    rule, value = protocol.head_rule
+    scope = protocol.candidates.scope
     return Stage(
         train=matrix,
         holdout=index.matrix(holdout),
         text=text,
         counts=counts,
-        groups=popularity.groups(counts, "top_share", protocol.head_share),
+        groups=popularity.groups(counts, rule, value),
+        candidates=None if scope == "all" else Candidates(scope, rule, value).mask(counts),
     )
 
 
@@ -220,9 +263,9 @@ def fit_and_score(
     model = make_model(name, seed=protocol.seed, **params).fit(data)
     fitted = time.perf_counter()
     users = stage.users
-    top = recommend_all(model, users, max(protocol.ks))
+    top = recommend_all(model, users, max(protocol.ks), stage.candidates)
     done = time.perf_counter()
-    held = stage.holdout[users]
+    held = stage.target[users]
     metrics = evaluate_topk(top, held, stage.counts, stage.groups, protocol.ks)
     # Every figure also per popularity band, as "head:recall@20", "cold:ndcg@10", ...
     for band, values in evaluate_by_band(
@@ -232,9 +275,15 @@ def fit_and_score(
     return metrics, fitted - start, done - fitted
 
 
-def recommend_all(model, users: np.ndarray, k: int, batch: int = 1024) -> np.ndarray:
-    """(len(users), k) top items of each user, training items excluded, in batches of users."""
-    tops = [model.recommend(users[s : s + batch], k)[0] for s in range(0, len(users), batch)]
+def recommend_all(
+    model, users: np.ndarray, k: int, candidates: np.ndarray | None = None, batch: int = 1024
+) -> np.ndarray:
+    """(len(users), k) top items of each user, training items excluded, in batches of users;
+    only ``candidates`` items (an (I,) bool mask) when given."""
+    tops = [
+        model.recommend(users[s : s + batch], k, candidates=candidates)[0]
+        for s in range(0, len(users), batch)
+    ]
     return np.vstack(tops) if tops else np.zeros((0, k), dtype=np.int64)
 
 
@@ -305,6 +354,7 @@ def evaluate(
     params: dict[str, dict] | None = None,
     text: TextFn | None = None,
     progress: Progress | None = None,
+    candidates: Candidates | Scope = "all",
 ) -> Results:
     """Run the protocol (module docstring) for each model on one split of ``dataset``.
 
@@ -314,7 +364,11 @@ def evaluate(
         model_names: registered model names (:data:`recsys.models.MODELS`).
         params: fixed hyper-parameters per model name; those models are not tuned.
         progress: called with one line per fit, for logs and dashboards.
+        candidates: the scope of every list (``"all"``, ``"tail"``, ``"cold"`` or a
+            :class:`Candidates` with its head rule); metrics are computed over the same scope.
     """
+    if isinstance(candidates, str):
+        candidates = Candidates(candidates)
     protocol = Protocol(
         split=split,
         test_fraction=test_fraction,
@@ -324,9 +378,11 @@ def evaluate(
         ks=tuple(sorted(set(ks))),
         seed=seed,
         tune=tune,
+        candidates=candidates,
     )
     for name in model_names:
         make_model(name)  # fail on an unknown name before any work
+        check_model(name, candidates.scope)
     data, default_text = resolve(dataset)
     experiment = prepare(data, protocol, text or default_text)
     fixed = params or {}

@@ -33,10 +33,32 @@ class Results:
         )
 
     def to_markdown(self) -> str:
+        caption = self.scope_caption
         return (
-            markdown_table(self.models, self.protocol.ks) + "\n\nBy popularity band (test "
-            "items of that band only; share = share of list slots):\n\n"
-            + band_table(self.models, max(self.protocol.ks))
+            (caption + "\n\n" if caption else "")
+            + markdown_table(self.models, self.protocol.ks, self.scope_label)
+            + "\n\nBy popularity band (test items of that band only; share = share of list "
+            "slots):\n\n" + band_table(self.models, max(self.protocol.ks))
+        )
+
+    @property
+    def scope_label(self) -> str | None:
+        """``"scope: cold, 412 users"`` under a candidate scope (None for the whole catalogue)."""
+        scope = self.protocol.candidates.scope
+        if scope == "all":
+            return None
+        return f"scope: {scope}, {self.summary.get('scope_users', math.nan):.0f} users"
+
+    @property
+    def scope_caption(self) -> str | None:
+        """One line on what the scope holds and which users were skipped, above the table."""
+        if self.scope_label is None:
+            return None
+        s = self.summary
+        return (
+            f"Candidates: {self.protocol.candidates.describe()}, {s['scope_items']:.0f} items; "
+            f"test positives restricted to them; {s['scope_users']:.0f} users scored, "
+            f"{s['scope_skipped_users']:.0f} skipped (no in-scope test item)."
         )
 
 
@@ -56,9 +78,17 @@ def table_columns(ks: Sequence[int]) -> list[tuple[str, str]]:
     return cols
 
 
-def markdown_table(results: Sequence[ModelResult], ks: Sequence[int]) -> str:
-    """One row per model; the last columns are the chosen hyper-parameters and fit+recommend s."""
+def markdown_table(
+    results: Sequence[ModelResult], ks: Sequence[int], scope: str | None = None
+) -> str:
+    """One row per model; the last columns are the chosen hyper-parameters and fit+recommend s.
+
+    ``scope`` (e.g. ``"scope: cold, 412 users"``) goes into the accuracy headers, so a figure
+    measured over a candidate scope is never read as a whole-catalogue one.
+    """
     cols = table_columns(ks)
+    if scope:
+        cols = [(f"{h} ({scope})" if h.startswith(("R@", "N@")) else h, k) for h, k in cols]
     header = ["model"] + [h for h, _ in cols] + ["fit+rec s", "params"]
     lines = [
         "| " + " | ".join(header) + " |",

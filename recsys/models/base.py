@@ -2,7 +2,8 @@
 
 A model is fitted on a :class:`TrainData` (binary user x item matrix + item text) and scores a batch
 of users against the whole catalogue. ``recommend`` does full-catalogue top-K with the user's
-training items excluded, vectorised over the batch.
+training items excluded, vectorised over the batch, optionally within a candidate scope
+(:mod:`recsys.models.scope`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+
+from recsys.models.scope import Candidates, cold_refusal
 
 
 @dataclass
@@ -42,6 +45,9 @@ class Recommender(ABC):
 
     name: str = "base"
     param_grid: ClassVar[dict[str, list]] = {}  # every registered model sets its own
+    # True when the model ranks items with no training interaction by something they have (text);
+    # False refuses lists of new items only, where all its scores would tie.
+    scores_cold_items: ClassVar[bool] = False
 
     def fit(self, data: TrainData) -> Recommender:
         self.train_ = data.matrix.tocsr().astype(np.float32)
@@ -67,21 +73,59 @@ class Recommender(ABC):
         k: int,
         history: sp.csr_matrix | None = None,
         exclude_seen: bool = True,
+        candidates: np.ndarray | Candidates | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` item indices and scores, (B, k) each, best first."""
+        """Top-``k`` item indices and scores, (B, k) each, best first.
+
+        ``candidates``: an (I,) bool mask of the items a list may hold, or a
+        :class:`~recsys.models.scope.Candidates` scope resolved on the training matrix; the
+        other items never appear (a row with fewer candidates than ``k`` ends in -inf slots).
+        """
         users = np.asarray(users, dtype=np.int64)
         if history is None:
             history = self.train_[users]
-        scores = self.score(users, history)
+        if candidates is None:
+            scores = self.score(users, history)
+        else:
+            if isinstance(candidates, Candidates):
+                candidates = candidates.mask(self.train_)
+            scores = self.score_candidates(users, history, candidates)
         if exclude_seen:
             exclude(scores, history)
+        if candidates is not None:
+            restrict(scores, candidates)
         return top_k(scores, k)
+
+    def score_candidates(
+        self, users: np.ndarray, history: sp.csr_matrix, candidates: np.ndarray
+    ) -> np.ndarray:
+        """(B, I) scores for lists drawn from ``candidates`` only (the others are masked later).
+
+        A model without ``scores_cold_items`` refuses candidates that are all new items: every
+        one of them would score the same. Models may rank a scope by another part (the hybrid
+        ranks new items by its text part).
+        """
+        candidates = np.asarray(candidates, dtype=bool)
+        if len(candidates) != self.train_.shape[1]:
+            raise ValueError(
+                f"candidates mask has {len(candidates)} items, the model {self.train_.shape[1]}"
+            )
+        if not self.scores_cold_items and candidates.any():
+            seen = np.asarray(self.train_[:, candidates].sum(axis=0)).ravel()
+            if not seen.any():
+                raise ValueError(cold_refusal(self.name))
+        return self.score(users, history)
 
 
 def exclude(scores: np.ndarray, history: sp.csr_matrix) -> None:
     """Set the scores of each row's history items to -inf, in place."""
     h = history.tocoo()
     scores[h.row, h.col] = -np.inf
+
+
+def restrict(scores: np.ndarray, candidates: np.ndarray) -> None:
+    """Set the scores of items outside the (I,) bool ``candidates`` mask to -inf, in place."""
+    scores[:, ~np.asarray(candidates, dtype=bool)] = -np.inf
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

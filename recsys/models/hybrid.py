@@ -51,6 +51,7 @@ class Hybrid(Recommender):
     """EASE/ItemKNN + LM, blended per popularity band on validation (module docstring)."""
 
     name = "hybrid"
+    scores_cold_items = True
     param_grid: ClassVar[dict[str, list]] = {}
 
     def __init__(
@@ -216,6 +217,12 @@ class Hybrid(Recommender):
         if self.lexical_ is not None:
             out["content"] = (z_lex * w).astype(np.float32)
         return out
+
+    def score_candidates(self, users, history, candidates) -> np.ndarray:
+        """New items only (scope ``cold``): ranked by the text part, which alone knows them."""
+        if np.all(self.groups_[np.asarray(candidates, dtype=bool)] == COLD):
+            return cast(np.ndarray, sum(self._text_parts(users, history, self.groups_)))
+        return super().score_candidates(users, history, candidates)
 
 
 def random_holdout(

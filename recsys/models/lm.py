@@ -40,6 +40,7 @@ class LMRecommender(Recommender):
     """
 
     name = "lm"
+    scores_cold_items = True
     param_grid: ClassVar[dict[str, list]] = {}
 
     def __init__(
@@ -89,6 +90,7 @@ class ContentRecommender(Recommender):
     """Frozen LM content profile: cosine of the mean (or best) history vector to each item."""
 
     name = "content"
+    scores_cold_items = True
     param_grid: ClassVar[dict[str, list]] = {"pooling": ["mean", "max"]}
 
     def __init__(
@@ -115,6 +117,7 @@ class EaseContent(Recommender):
     """EASE + ``gamma`` * cosine(mean content profile, item), over the whole catalogue."""
 
     name = "ease_content"
+    scores_cold_items = True
     param_grid: ClassVar[dict[str, list]] = {"gamma": [0.0, 0.02, 0.05, 0.1, 0.2, 0.5]}
 
     def __init__(self, gamma: float = 0.05, lambda_: float = 350.0, cache_dir: str | None = None):

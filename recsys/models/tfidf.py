@@ -25,6 +25,7 @@ class TfidfRecommender(Recommender):
     """
 
     name = "tfidf"
+    scores_cold_items = True
     param_grid: ClassVar[dict[str, list]] = {}
 
     def __init__(self, min_df: int | float = 1, stop_words: str | list | None = "english") -> None:
