@@ -40,6 +40,7 @@ from recsys.models.scope import SCOPE_HELP, SCOPES, Candidates, check_model
 from recsys.report.cli import add_report_parser
 
 EXIT_USAGE = 2
+ENCODER_MODELS = ("content", "ease_content", "lm", "hybrid")  # models fed to the text encoder
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # as pages/common.py's csv_bytes
 AddParser = Callable[[argparse._SubParsersAction], argparse.ArgumentParser]
 
@@ -156,6 +157,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         check_output(args.json, "--json")
     data, text = resolve(args.data)
     print_notes(data)
+    warn_unreadable(names, fixed, data.item_text())
     results = evaluate(
         data,
         names,
@@ -245,6 +247,7 @@ def run_recommend(args: argparse.Namespace) -> int:
     # "new" = no interaction of any kind (a low rating is one too); the head counts every one,
     # as on the Data page. Checked before fitting: an empty scope costs no training.
     mask = None if candidates.scope == "all" else candidates.mask(seen_matrix)
+    warn_unreadable([args.model], dict(args.param), dataset.item_text())
     model = make_model(args.model, seed=args.seed, **dict(args.param))
     model.fit(TrainData(positives, dataset.item_text(), index.item_ids))
     recs = recommend_frame(model, index, positives, seen_matrix, args.k, candidates=mask)
@@ -326,6 +329,25 @@ def check_positives(dataset: Dataset, threshold: float | None, where: str) -> No
         f"no rating >= {threshold:g} in {where} (ratings run from {rating.min():g} to "
         f"{rating.max():g}), so nothing counts as positive; lower --threshold"
     )
+
+
+def warn_unreadable(names: Sequence[str], params: dict, texts: list[str]) -> None:
+    """On stderr: the share of the catalogue's tokens the encoder cannot read, when it is high.
+
+    Only for models that feed text to the encoder (the lexical TF-IDF reads any script); a
+    tokenizer that cannot be loaded is left to the model's own error.
+    """
+    if not any(name in ENCODER_MODELS for name in names):
+        return
+    from recsys.lm.vocabulary import check_catalogue
+
+    folder = params.get("model") or (params.get("lm_params") or {}).get("model")
+    try:
+        warning = check_catalogue(texts, model=folder).warning
+    except (OSError, ValueError):
+        return
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def print_notes(dataset: Dataset) -> None:

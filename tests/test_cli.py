@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys.cli import COMMANDS, build_parser, main, parse_param
+from recsys.cli import COMMANDS, build_parser, main, parse_param, warn_unreadable
 from recsys.models import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -224,3 +224,36 @@ def test_evaluate_under_a_scope_says_so_in_the_header(tmp_path, capsys):
     assert "| R@5 (scope: cold, " in out
     assert main([*args, "--model", "ease"]) == 2
     assert "model 'ease' learns only from interactions" in capsys.readouterr().err
+
+
+# --- text the encoder cannot read -------------------------------------------------------------
+
+CHINESE = ["精致手工皮包", "独特手工艺品", "手工皮包", "真丝围巾 女款", "陶瓷茶杯套装"]
+
+
+def test_unreadable_catalogue_warns_on_stderr_for_encoder_models(capsys):
+    warn_unreadable(["ease", "content"], {}, CHINESE)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: the encoder's vocabulary cannot read this catalogue: ")
+    assert err.count("\n") == 1 and "[UNK]" in err and "multilingual model folder" in err
+    warn_unreadable(["ease", "tfidf"], {}, CHINESE)  # no encoder: nothing to say
+    warn_unreadable(["content"], {}, ["handmade leather bag", "silk scarf"])  # readable
+    assert capsys.readouterr().err == ""
+
+
+def test_recommend_tfidf_ranks_new_chinese_items_by_shared_characters(tmp_path):
+    inter = pd.DataFrame({"user": ["a", "a", "b"], "sku": [1, 4, 2]})
+    # the matching new item comes last, so a tie (no shared term) would pick sku 3 instead
+    titles = [CHINESE[0], CHINESE[1], CHINESE[4], CHINESE[3], CHINESE[2]]
+    items = pd.DataFrame({"sku": [1, 2, 3, 4, 5], "title": titles})
+    inter.to_csv(tmp_path / "i.csv", index=False)
+    items.to_csv(tmp_path / "c.csv", index=False)
+    out = tmp_path / "r.csv"
+    code = main([
+        "recommend", "--interactions", str(tmp_path / "i.csv"), "--items", str(tmp_path / "c.csv"),
+        "--user-col", "user", "--item-col", "sku", "--out", str(out), "--model", "tfidf",
+        "--candidates", "cold", "--k", "1",
+    ])  # fmt: skip
+    assert code == 0
+    recs = pd.read_csv(out).set_index("user")["sku"]
+    assert recs["a"] == 5  # liked 精致手工皮包 -> 手工皮包, the new item sharing its characters

@@ -5,10 +5,18 @@ retrieval" (IP&M), with sublinear tf (1 + log tf; Manning, Raghavan & Schütze 2
 user profile as the centroid of liked items' vectors follows the content-based recommenders
 surveyed by Lops, de Gemmis & Semeraro 2011 ("Content-based recommender systems: state of the art
 and trends", Recommender Systems Handbook). Text alone places items, so cold items can be reached.
+
+Words are sklearn's (lower-cased runs of 2+ word characters, English stop words dropped), except
+in runs of CJK characters (Chinese, Japanese kana, Korean Hangul), which have no spaces between
+words: a run becomes its single characters and character bigrams, the standard indexing of
+Chinese text without a segmenter (Nie, Gao, Zhang & Zhou 2000, "On the use of words and n-grams
+for Chinese information retrieval", IRAL), so 精致手工皮包 and 手工皮包 share 手, 工, 皮, 包, 手工,
+工皮 and 皮包. Text without CJK characters gets exactly the terms it got before.
 """
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 import numpy as np
@@ -77,11 +85,45 @@ def _check_params(min_df: object, stop_words: object) -> None:
         )
 
 
+# Hiragana/katakana, CJK ideographs (extension A, unified, compatibility, extensions B+), Hangul.
+CJK = re.compile(
+    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002fa1f]+"
+)
+
+
+class CjkAnalyzer:
+    """Text -> terms: sklearn's word analyzer outside CJK runs, 1- and 2-character n-grams in them.
+
+    ``word`` is the analyzer of a ``TfidfVectorizer`` with the model's stop words, so text without
+    CJK characters gets exactly the terms the plain vectorizer gives.
+    """
+
+    def __init__(self, word) -> None:
+        self.word = word
+
+    def __call__(self, text: str) -> list[str]:
+        if not CJK.search(text):
+            return self.word(text)
+        terms = self.word(CJK.sub(" ", text))
+        for run in CJK.findall(text.lower()):
+            terms += list(run) + [run[j : j + 2] for j in range(len(run) - 1)]
+        return terms
+
+
 def _vectorizer(min_df: int | float, stop_words: str | list | None):
     from sklearn.feature_extraction.text import TfidfVectorizer  # ~2 s import, only here
 
+    words = TfidfVectorizer(stop_words=stop_words)
+    # sklearn checks parameters at fit; this one is never fitted, so check here (a ValueError
+    # named after the parameter, as the fit would raise) before building its analyzer
+    words._validate_params()
+    word = words.build_analyzer()
     return TfidfVectorizer(
-        sublinear_tf=True, min_df=min_df, stop_words=stop_words, dtype=np.float32
+        sublinear_tf=True,
+        min_df=min_df,
+        analyzer=CjkAnalyzer(word),
+        token_pattern=None,  # the analyzer tokenises
+        dtype=np.float32,
     )
 
 
