@@ -19,8 +19,9 @@ metrics, in that order and nowhere else:
    20% of the catalogue by count (ties by catalogue order) unless the candidates' head rule says
    otherwise, cold = no training positive, tail = rest.
 5. Each hyper-parameter combination in a model's ``param_grid`` is fitted on ``fit_train`` (train
-   minus validation) and scored on validation by ``tune_metric``; the best one is refitted on the
-   full train and scored once on test.
+   minus validation) and scored on validation by ``tune_metric`` (under the same candidate scope,
+   from ``fit_train``'s counts); the best one is refitted on the full train and scored once on
+   test.
 6. Item text must not leak held-out interactions: for MovieLens, a tag a user put on one of their
    own held-out movies is dropped (test pairs for the final fit; test and validation pairs while
    tuning). A :data:`TextFn` turns held-out (user, item) pairs into catalogue text.

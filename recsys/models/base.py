@@ -51,6 +51,7 @@ class Recommender(ABC):
 
     def fit(self, data: TrainData) -> Recommender:
         self.train_ = data.matrix.tocsr().astype(np.float32)
+        self._train_counts: np.ndarray | None = None
         self._fit(data)
         return self
 
@@ -111,8 +112,10 @@ class Recommender(ABC):
                 f"candidates mask has {len(candidates)} items, the model {self.train_.shape[1]}"
             )
         if not self.scores_cold_items and candidates.any():
-            seen = np.asarray(self.train_[:, candidates].sum(axis=0)).ravel()
-            if not seen.any():
+            counts = getattr(self, "_train_counts", None)
+            if counts is None:  # once per fit, not per batch
+                counts = self._train_counts = np.diff(self.train_.tocsc().indptr)  # (I,)
+            if not counts[candidates].any():
                 raise ValueError(cold_refusal(self.name))
         return self.score(users, history)
 
