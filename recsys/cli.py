@@ -36,7 +36,7 @@ from recsys.evaluation.split import SPLITS
 from recsys.lm.train_cli import add_train_parser
 from recsys.models import MODELS, TrainData, make_model
 from recsys.models.base import exclude, restrict, top_k
-from recsys.models.scope import SCOPE_HELP, SCOPES, Candidates, check_model
+from recsys.models.scope import SCOPE_HELP, SCOPES, CandidateScope, check_model
 from recsys.report.cli import add_report_parser
 
 EXIT_USAGE = 2
@@ -110,8 +110,8 @@ def add_scope_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def scope_from(args: argparse.Namespace) -> Candidates:
-    return Candidates(args.candidates, args.head_rule, args.head_value)
+def scope_from(args: argparse.Namespace) -> CandidateScope:
+    return CandidateScope(args.candidates, args.head_rule, args.head_value)
 
 
 # --- evaluate ------------------------------------------------------------------------------------

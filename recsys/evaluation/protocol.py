@@ -10,7 +10,7 @@ metrics, in that order and nowhere else:
    (temporal: the latest) and carves ``validation_fraction`` of the remaining training rows out the
    same way.
 3. Candidates are the whole catalogue, cold items included, unless a candidate scope
-   (:class:`recsys.models.scope.Candidates`: ``tail`` or ``cold``, from the stage's training
+   (:class:`recsys.models.scope.CandidateScope`: ``tail`` or ``cold``, from the stage's training
    counts) narrows them; each user's training items are excluded from their list. Under a scope,
    test positives are restricted to in-scope items too, so the metrics answer the question the
    scope asks; only users with at least one (in-scope) test item are scored, and the users skipped
@@ -50,7 +50,7 @@ from recsys.evaluation.metrics import evaluate_by_band, evaluate_topk
 from recsys.evaluation.split import Split, SplitKind, make_split
 from recsys.evaluation.tables import Results
 from recsys.models import TrainData, make_model
-from recsys.models.scope import Candidates, Scope, check_model
+from recsys.models.scope import CandidateScope, Scope, check_model
 
 TextFn = Callable[[pd.DataFrame], list[str]]  # held-out (user, item) pairs -> text per item
 Progress = Callable[[str], None]
@@ -72,7 +72,9 @@ class Protocol:
     tune: bool = True
     head_share: float = 0.2  # the top_share value when ``candidates`` gives none
     tune_metric: str | None = None  # None: ndcg at the largest k
-    candidates: Candidates = Candidates()  # scope of every list, and the head rule of the bands
+    candidates: CandidateScope = (
+        CandidateScope()
+    )  # scope of every list, and the head rule of the bands
 
     @property
     def metric(self) -> str:
@@ -248,7 +250,7 @@ def _stage(
         text=text,
         counts=counts,
         groups=popularity.groups(counts, rule, value),
-        candidates=None if scope == "all" else Candidates(scope, rule, value).mask(counts),
+        candidates=None if scope == "all" else CandidateScope(scope, rule, value).mask(counts),
     )
 
 
@@ -355,7 +357,7 @@ def evaluate(
     params: dict[str, dict] | None = None,
     text: TextFn | None = None,
     progress: Progress | None = None,
-    candidates: Candidates | Scope = "all",
+    candidates: CandidateScope | Scope = "all",
 ) -> Results:
     """Run the protocol (module docstring) for each model on one split of ``dataset``.
 
@@ -366,10 +368,10 @@ def evaluate(
         params: fixed hyper-parameters per model name; those models are not tuned.
         progress: called with one line per fit, for logs and dashboards.
         candidates: the scope of every list (``"all"``, ``"tail"``, ``"cold"`` or a
-            :class:`Candidates` with its head rule); metrics are computed over the same scope.
+            :class:`CandidateScope` with its head rule); metrics are computed over the same scope.
     """
     if isinstance(candidates, str):
-        candidates = Candidates(candidates)
+        candidates = CandidateScope(candidates)
     protocol = Protocol(
         split=split,
         test_fraction=test_fraction,

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.models.scope import Candidates, cold_refusal
+from recsys.models.scope import CandidateScope, cold_refusal
 
 
 @dataclass
@@ -74,12 +74,12 @@ class Recommender(ABC):
         k: int,
         history: sp.csr_matrix | None = None,
         exclude_seen: bool = True,
-        candidates: np.ndarray | Candidates | None = None,
+        candidates: np.ndarray | CandidateScope | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item indices and scores, (B, k) each, best first.
 
         ``candidates``: an (I,) bool mask of the items a list may hold, or a
-        :class:`~recsys.models.scope.Candidates` scope resolved on the training matrix; the
+        :class:`~recsys.models.scope.CandidateScope` scope resolved on the training matrix; the
         other items never appear (a row with fewer candidates than ``k`` ends in -inf slots).
         """
         users = np.asarray(users, dtype=np.int64)
@@ -88,7 +88,7 @@ class Recommender(ABC):
         if candidates is None:
             scores = self.score(users, history)
         else:
-            if isinstance(candidates, Candidates):
+            if isinstance(candidates, CandidateScope):
                 candidates = candidates.mask(self.train_)
             scores = self.score_candidates(users, history, candidates)
         if exclude_seen:

@@ -6,8 +6,8 @@
   ``threshold``, with the same defaults), applied to the training interaction counts.
 * ``cold``: items with no training interaction at all, the items a shop has just added.
 
-:class:`Candidates` holds a scope and its head rule; :meth:`Candidates.mask` turns it and the
-training interactions into an (I,) boolean mask, which
+:class:`CandidateScope` holds a scope and its head rule; :meth:`CandidateScope.mask` turns it
+and the training interactions into an (I,) boolean mask, which
 :meth:`recsys.models.base.Recommender.recommend` applies before its top-K. A model that learns
 only from interactions gives every cold item the same score, so it refuses the ``cold`` scope
 (:func:`check_model`) rather than return an arbitrary order.
@@ -38,7 +38,7 @@ class EmptyScope(ValueError):
 
 
 @dataclass(frozen=True)
-class Candidates:
+class CandidateScope:
     """A candidate scope and the head/tail rule that defines ``tail``.
 
     ``head_value`` None is the rule's default (:data:`recsys.data.popularity.DEFAULT_VALUES`:

@@ -10,7 +10,7 @@ from recsys.data.validation import build_dataset
 from recsys.evaluation import metrics
 from recsys.evaluation.protocol import Protocol, evaluate, fit_and_score, prepare
 from recsys.models import TrainData, make_model
-from recsys.models.scope import Candidates
+from recsys.models.scope import CandidateScope
 
 
 def shop(n_users: int = 24, launch: bool = True) -> pd.DataFrame:
@@ -31,7 +31,7 @@ def shop(n_users: int = 24, launch: bool = True) -> pd.DataFrame:
 
 
 def test_cold_scope_restricts_test_positives_and_counts_skipped_users():
-    exp = prepare(shop(), Protocol(candidates=Candidates("cold")))
+    exp = prepare(shop(), Protocol(candidates=CandidateScope("cold")))
     final = exp.final
     cold = final.counts == 0
     assert final.candidates is not None and np.array_equal(final.candidates, cold)
@@ -46,7 +46,7 @@ def test_cold_scope_restricts_test_positives_and_counts_skipped_users():
 def test_metrics_are_over_the_scope_and_the_header_says_so():
     data = shop()
     results = evaluate(data, ["tfidf"], split="item_cold", candidates="cold", ks=(5,), tune=False)
-    exp = prepare(data, Protocol(split="item_cold", ks=(5,), candidates=Candidates("cold")))
+    exp = prepare(data, Protocol(split="item_cold", ks=(5,), candidates=CandidateScope("cold")))
     assert exp.summary["scope_items"] >= 4  # the held-out items and the never-liked i17
     # recall@5 by hand: lists of cold items only, over each user's cold test items
     f = exp.final
@@ -86,7 +86,7 @@ def test_collaborative_models_refuse_the_cold_scope_before_any_work():
 
 
 def test_tail_scope_uses_the_head_rule_for_bands_too():
-    p = Protocol(candidates=Candidates("tail", "threshold", 12))
+    p = Protocol(candidates=CandidateScope("tail", "threshold", 12))
     exp = prepare(shop(), p)
     head = exp.final.groups == 0
     assert np.array_equal(head, exp.final.counts >= 12)

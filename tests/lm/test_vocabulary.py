@@ -72,11 +72,11 @@ def test_tfidf_recommends_the_new_chinese_item_that_matches_the_history():
     import scipy.sparse as sp
 
     from recsys.models import TrainData, make_model
-    from recsys.models.scope import Candidates
+    from recsys.models.scope import CandidateScope
 
     history = sp.csr_matrix(([1.0], ([0], [0])), shape=(1, 5), dtype=np.float32)
     model = make_model("tfidf").fit(TrainData(history, CHINESE))
-    top, _ = model.recommend(np.array([0]), 1, candidates=Candidates("cold"))
+    top, _ = model.recommend(np.array([0]), 1, candidates=CandidateScope("cold"))
     assert top[0, 0] == 2  # liked 精致手工皮包 -> 手工皮包
 
 

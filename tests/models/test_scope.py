@@ -10,7 +10,7 @@ from recsys.data import popularity
 from recsys.models import MODELS, TrainData, make_model
 from recsys.models.blend import Blend
 from recsys.models.hybrid import Hybrid
-from recsys.models.scope import Candidates, EmptyScope, candidate_mask, check_model
+from recsys.models.scope import CandidateScope, EmptyScope, candidate_mask, check_model
 
 # Items 0-5 "space", 6-11 "love"; users 0-3 like space items 0-3, users 4-7 love items 6-9.
 # Items 4, 5, 10, 11 have no interaction: new items, two of each taste.
@@ -30,7 +30,7 @@ def test_cold_mask_is_items_without_training_interaction():
     data = toy()
     mask = candidate_mask("cold", data.matrix)
     assert np.flatnonzero(mask).tolist() == [4, 5, 10, 11]
-    assert Candidates("cold").mask(np.asarray(data.matrix.sum(axis=0)).ravel()).tolist() == (
+    assert CandidateScope("cold").mask(np.asarray(data.matrix.sum(axis=0)).ravel()).tolist() == (
         mask.tolist()
     )
 
@@ -39,7 +39,7 @@ def test_tail_mask_is_the_complement_of_the_data_pages_head():
     counts = np.array([9, 8, 1, 1, 0, 3, 2, 0, 1, 1])
     for rule, value in [("top_share", None), ("threshold", 2.0), ("interaction_share", 0.5)]:
         head = popularity.head_mask(counts, rule, value)
-        tail = Candidates("tail", rule, value).mask(counts)
+        tail = CandidateScope("tail", rule, value).mask(counts)
         assert head.any() and np.array_equal(tail, ~head)
         assert tail[counts == 0].all()  # cold items are tail candidates too
 
@@ -47,7 +47,7 @@ def test_tail_mask_is_the_complement_of_the_data_pages_head():
 def test_a_cold_list_holds_only_new_items_ranked_by_text():
     data = toy()
     model = make_model("tfidf").fit(data)
-    top, scores = model.recommend(np.arange(8), 2, candidates=Candidates("cold"))
+    top, scores = model.recommend(np.arange(8), 2, candidates=CandidateScope("cold"))
     assert set(top.ravel()) <= {4, 5, 10, 11} and np.isfinite(scores).all()
     assert set(top[0]) == {4, 5} and set(top[5]) == {10, 11}  # each user's taste, by text
 
@@ -55,7 +55,7 @@ def test_a_cold_list_holds_only_new_items_ranked_by_text():
 def test_a_tail_list_holds_none_of_the_head():
     data = toy()
     model = make_model("ease").fit(data)
-    scope = Candidates("tail", "threshold", 5)  # head: items 1 and 6 (5 interactions each)
+    scope = CandidateScope("tail", "threshold", 5)  # head: items 1 and 6 (5 interactions each)
     head = popularity.head_mask(np.asarray(data.matrix.sum(axis=0)).ravel(), "threshold", 5)
     top, scores = model.recommend(np.arange(8), 5, candidates=scope)
     finite = np.isfinite(scores)
@@ -78,7 +78,7 @@ def test_an_empty_scope_is_a_clear_error():
 )  # fmt: skip
 def test_bad_scope_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
-        Candidates(**kwargs)
+        CandidateScope(**kwargs)
 
 
 @pytest.mark.parametrize("name", ["mostpop", "itemknn", "ease", "als"])
@@ -88,7 +88,7 @@ def test_collaborative_models_refuse_new_items_naming_text_models(name):
     check_model(name, "tail")  # the tail they can rank
     model = make_model(name).fit(toy())
     with pytest.raises(ValueError, match=f"model {name!r} learns only from interactions"):
-        model.recommend(np.arange(2), 2, candidates=Candidates("cold"))
+        model.recommend(np.arange(2), 2, candidates=CandidateScope("cold"))
 
 
 def test_text_models_are_allowed_new_items():
@@ -103,9 +103,9 @@ def test_hybrid_ranks_new_items_by_its_text_part():
     data = toy()
     blend = Blend(weights=(1.0, 1.0, -1.0), offsets=(0.0, 0.0, 0.0))
     hybrid = Hybrid(cf="ease", lm="tfidf", blend=blend).fit(data)
-    top, _ = hybrid.recommend(np.arange(8), 2, candidates=Candidates("cold"))
+    top, _ = hybrid.recommend(np.arange(8), 2, candidates=CandidateScope("cold"))
     tfidf = make_model("tfidf").fit(data)
-    text_top, _ = tfidf.recommend(np.arange(8), 2, candidates=Candidates("cold"))
+    text_top, _ = tfidf.recommend(np.arange(8), 2, candidates=CandidateScope("cold"))
     assert [set(r) for r in top] == [set(r) for r in text_top]
     plain, _ = hybrid.recommend(np.arange(8), 12)  # unscoped: the blend's own order
     assert set(plain[0][np.isin(plain[0], [4, 5, 10, 11])][:2]) == {10, 11}
