@@ -21,8 +21,10 @@ GPU, ``adapter`` otherwise. AdamW, linear warm-up then linear decay, gradient cl
 autocast on CUDA only, fixed seeds.
 
 The loop (:func:`finetune`) reports through a callback and stops cooperatively; it never knows about
-any UI. With a :class:`~recsys.runs.folder.RunFolder` it logs progress, keeps the best and the last
-checkpoint, and resumes from the last one (:mod:`recsys.lm.checkpoints`).
+any UI. With a :class:`~recsys.runs.folder.RunFolder` it holds the folder's lock for its whole
+lifetime (a second trainer is refused), logs progress, keeps the best model (checkpoint and item
+vectors, one generation) and the last checkpoint, and resumes from the last one when its
+fingerprint (data, item ids, config) matches (:mod:`recsys.lm.checkpoints`).
 """
 
 from __future__ import annotations
@@ -76,8 +78,11 @@ def finetune(
     """Train on ``train`` (U, I) positives; pick the best epoch on ``validation`` when given.
 
     Args:
-        run: run folder to log to and checkpoint in; a ``last.safetensors`` there is resumed from
-            when ``resume`` is true.
+        run: run folder to log to and checkpoint in, locked while training (``RunLocked`` when
+            another process holds it); a ``last.safetensors`` there is resumed from when
+            ``resume`` is true and it was trained on the same data, items and config
+            (``RunMismatch`` otherwise); ``resume=False`` removes the folder's earlier results
+            and starts over.
         callback: receives each progress record (``kind`` "step", "epoch" or "event").
         should_stop: a ``threading.Event`` or a callable; checked before every step.
     """
@@ -122,6 +127,7 @@ class _Trainer:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.state = {"epoch": 0, "step": 0, "best_score": -math.inf, "best_epoch": 0,
                       "bad_epochs": 0, "history": []}  # fmt: skip
+        self.fingerprint = checkpoints.fingerprint(self.train, validation, item_ids, cfg)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         head: list[torch.nn.Parameter] = []
@@ -136,13 +142,25 @@ class _Trainer:
 
     # -- public entry -------------------------------------------------------------------------
     def fit(self, resume: bool) -> FineTuned:
+        if self.run is None:
+            return self._fit(resume)
+        self.run.path.mkdir(parents=True, exist_ok=True)
+        with self.run.lock():  # held until the loop ends: one trainer per folder
+            self.run.sweep()  # what a killed trainer left: temp files, uncommitted generations
+            if resume:
+                checkpoints.check_resumable(self.run, self.fingerprint)  # before any write
+            else:
+                self.run.reset()
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> FineTuned:
         started = time.time()
-        if self.run is not None:
-            resumed = resume and checkpoints.resume(self)
-            self.run.write_status("running", device=self.describe, regime=self.regime)
-            what = f"resumed at step {self.state['step']}" if resumed else "started"
-            self._emit("event", message=f"{what}: {self.regime} on {self.describe}")
         try:
+            if self.run is not None:
+                resumed = resume and checkpoints.resume(self)
+                self.run.write_status("running", device=self.describe, regime=self.regime)
+                what = f"resumed at step {self.state['step']}" if resumed else "started"
+                self._emit("event", message=f"{what}: {self.regime} on {self.describe}")
             stopped = self._epochs()
         except BaseException as exc:  # record why, then let it propagate
             if self.run is not None:
@@ -270,10 +288,7 @@ class _Trainer:
         if best:
             self.state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
             self._best = snap
-            if self.run is not None:
-                checkpoints.save(self, best=True)
-                ids = self.item_ids if self.item_ids is not None else range(len(snap.item_vectors))
-                self.run.save_item_embeddings(snap.item_vectors, ids)
+            checkpoints.save(self, best=True)  # checkpoint + vectors + ids: one generation
         else:
             self.state["bad_epochs"] += 1
         checkpoints.save(self, best=False)

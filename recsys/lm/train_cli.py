@@ -8,7 +8,10 @@ no timestamps) is held out to pick the best epoch. The run folder layout is in
 
 Cancelling: ``touch <run-dir>/STOP`` or SIGTERM both ask the loop to stop before its next step; the
 folder is left consistent with ``state = "stopped"`` and the run can be resumed by running the same
-command again (``--fresh`` starts over instead).
+command again (``--fresh`` starts over instead). A folder holding another run (other data, items
+or config) is not resumed: the command refuses, naming what differs, and writes nothing, unless
+``--fresh``. The folder is locked from before ``config.json`` is written until the loop ends, so
+a second ``train`` on the same folder is refused at once.
 """
 
 from __future__ import annotations
@@ -22,8 +25,7 @@ from pathlib import Path
 
 from recsys.data.dataset import Dataset
 from recsys.data.sources import load, load_table
-from recsys.runs.atomic import atomic_write_json
-from recsys.runs.folder import CONFIG, RunFolder
+from recsys.runs.folder import RunFolder
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -57,15 +59,19 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
     p.add_argument("--threads", type=int, help="CPU threads (default $RECSYS_THREADS or 2)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: remove the folder's earlier checkpoints, best model, metrics "
+                   "and progress (needed to reuse a folder that holds another run)")  # fmt: skip
     p.set_defaults(handler=run_train)
     return p
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from recsys.lm import checkpoints
     from recsys.lm.config import FinetuneConfig
     from recsys.lm.finetune import finetune
 
+    _check_model(args.model)
     dataset = _dataset(args)
     train, validation, index = _matrices(dataset, args)
     config = FinetuneConfig(
@@ -82,31 +88,58 @@ def run_train(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
     )
     run = RunFolder(args.run_dir)
-    # A launcher may have created the folder already: keep its keys, add ours.
+    fingerprint = checkpoints.fingerprint(train, validation, index.item_ids, config)
     run.path.mkdir(parents=True, exist_ok=True)
-    earlier = run.read_config()
-    atomic_write_json(
-        run.file(CONFIG),
-        {
-            **earlier,
-            **asdict(config),
-            "dataset": earlier.get("dataset") or dataset.name,
-            "users": index.n_users,
-            "items": index.n_items,
-            "train": int(train.nnz),
-            "validation": int(validation.nnz),
-        },
-    )
-    if run.read_status()["state"] in ("stopped", "finished", "failed"):
-        run.clear_stop()  # a STOP left by an earlier process must not cancel this one
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    result = finetune(train, dataset.item_text(), config, validation=validation, run=run,
-                      callback=_print_progress, should_stop=stop, item_ids=index.item_ids,
-                      resume=not args.fresh)  # fmt: skip
+    with run.lock():  # refused at once when another trainer runs here; held until the end
+        if args.fresh:
+            run.reset()
+        else:
+            checkpoints.check_resumable(run, fingerprint)  # before config.json is touched
+        # A launcher may have created the folder already: keep its keys, add ours.
+        earlier = run.read_config()
+        run.write_config(
+            {
+                **earlier,
+                **asdict(config),
+                "dataset": earlier.get("dataset") or dataset.name,
+                "users": index.n_users,
+                "items": index.n_items,
+                "train": int(train.nnz),
+                "validation": int(validation.nnz),
+                "fingerprint": fingerprint,
+            }
+        )
+        if run.read_status()["state"] in ("stopped", "finished", "failed"):
+            run.clear_stop()  # a STOP left by an earlier process must not cancel this one
+        result = finetune(train, dataset.item_text(), config, validation=validation, run=run,
+                          callback=_print_progress, should_stop=stop, item_ids=index.item_ids,
+                          resume=not args.fresh)  # fmt: skip
     state = "stopped" if result.stopped else "finished"
     print(f"{state}: best epoch {result.best_epoch}; run folder {run.path}", file=sys.stderr)
     return 0
+
+
+def _check_model(model: str | None) -> None:
+    """ValueError for a ``--model`` that names a local path which does not exist (a hub name is
+    ``name`` or ``org/name``; anything else is taken as a path)."""
+    if model is None:
+        return
+    path = Path(model).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"--model {model!r}: not a folder (expected a model folder)")
+        return
+    looks_like_path = (
+        path.is_absolute()
+        or model.startswith((".", "~"))
+        or model.count("/") > 1
+        or "\\" in model
+        or model.endswith("/")
+    )
+    if looks_like_path:
+        raise ValueError(f"--model {model!r}: no such folder (expected a model folder)")
 
 
 def _dataset(args: argparse.Namespace) -> Dataset:

@@ -12,10 +12,14 @@ Layout of ``<runs_dir>/<run>/``::
                            "event" {message, time}  (start, resume, stop, early stop, errors)
     metrics.json         {"best_epoch", "best": {...validation metrics}, "history": [...],
                           "test": {...} (when evaluated)}
+    best.json            which generation of the best model is committed (:mod:`recsys.runs.best`)
+    gen/                 the committed generation's checkpoint, vectors and ids
     best.safetensors     weights of the best epoch so far (trainable tensors only) + metadata
-    last.safetensors     latest weights + optimiser state + metadata, for resume
+    last.safetensors     latest weights + optimiser state + metadata (fingerprint), for resume
     item_embeddings.npy  (I, D) float32 item vectors of the best model, catalogue order
     item_ids.json        (I,) external item ids, the rows of item_embeddings.npy
+                         (these three: links to the committed generation in gen/)
+    .lock, .status.lock  the trainer's lock and the status lock (:mod:`recsys.runs.locks`)
     STOP                 created by anyone (a page, a process manager, ``touch``) to ask the
                          training loop to stop at the next step; removed when a run (re)starts
     launch.json          what the dashboard asked for: dataset source, display names, argv,
@@ -24,13 +28,19 @@ Layout of ``<runs_dir>/<run>/``::
 
 Every file except ``progress.jsonl`` is written to a temporary file in the same folder, flushed,
 fsynced and renamed over the target (:mod:`recsys.runs.atomic`), so killing the process at any
-moment leaves the previous consistent version. ``progress.jsonl`` is appended one whole line per
+moment leaves the previous consistent version; the best model's files are committed together
+as one generation (:mod:`recsys.runs.best`). ``progress.jsonl`` is appended one whole line per
 ``write`` call (``O_APPEND``) so readers tailing it by offset keep working; a line torn by a crash
 is skipped by :func:`read_progress`. Checkpoints are safetensors (never pickle); their metadata
 carries JSON (epoch, step, best score, ...).
 
 A process manager reads :func:`read_status` (which adds ``"alive"``: is the recorded pid still
-running on this host) and stops a run by :meth:`RunFolder.request_stop` or SIGTERM.
+running on this host) and stops a run by :meth:`RunFolder.request_stop` or SIGTERM. One trainer
+at a time holds the folder (:meth:`RunFolder.lock`); status updates are whole read-modify-writes
+under a short lock. Nothing that only reads or updates a run (a poll, a cancel, a status write)
+creates its folder: a run deleted meanwhile stays deleted (only its trainer's results do, and
+a delete waits for no trainer: it is refused while one holds the lock). Every JSON file is checked for its
+shape when read: a file of another shape reads as absent, never as a crash.
 """
 
 from __future__ import annotations
@@ -44,20 +54,23 @@ from typing import Any, Literal
 
 import numpy as np
 
+from recsys.runs import best as best_model
 from recsys.runs.atomic import (
-    atomic_save_npy,
     atomic_write_bytes,
     atomic_write_json,
     json_default,
     read_json,
+    read_json_dict,
 )
+from recsys.runs.best import BEST, EMBEDDINGS, ITEM_IDS, MANIFEST, Best
+from recsys.runs.locks import TrainerLock, status_lock
 
 State = Literal["created", "running", "stopping", "stopped", "finished", "failed"]
 STATES: tuple[str, ...] = ("created", "running", "stopping", "stopped", "finished", "failed")
 
 CONFIG, STATUS, PROGRESS, METRICS = "config.json", "status.json", "progress.jsonl", "metrics.json"
-BEST, LAST, STOP = "best.safetensors", "last.safetensors", "STOP"
-EMBEDDINGS, ITEM_IDS = "item_embeddings.npy", "item_ids.json"
+LAST, STOP = "last.safetensors", "STOP"
+__all__ = ["BEST", "EMBEDDINGS", "ITEM_IDS", "MANIFEST", "Best", "RunFolder"]
 
 LAUNCH, LOG = "launch.json", "train.log"
 
@@ -97,12 +110,37 @@ def read_status(run_dir: str | os.PathLike) -> dict:
     A run whose state is ``running``/``stopping`` but whose process is gone is reported with
     ``state="failed"`` and ``message="process ended without a final status"``.
     """
-    status = read_json(Path(run_dir) / STATUS, default=None) or {"state": "created"}
+    status = read_raw_status(run_dir) or {"state": "created"}
     alive = status.get("host") == socket.gethostname() and _pid_alive(status.get("pid"))
     status["alive"] = bool(alive)
     if status.get("state") in ("running", "stopping") and not alive:
         status["state"], status["message"] = "failed", "process ended without a final status"
     return status
+
+
+# Fields of status.json and the types they must have; a field of another type is dropped.
+_STATUS_TYPES: dict[str, tuple[type, ...]] = {
+    "pid": (int,), "host": (str,), "device": (str,), "regime": (str,), "message": (str,),
+    "epoch": (int,), "step": (int,), "started": (int, float), "updated": (int, float),
+    "ended": (int, float), "seconds": (int, float),
+}  # fmt: skip
+
+
+def read_raw_status(run_dir: str | os.PathLike) -> dict | None:
+    """``status.json`` as written, fields of the wrong type dropped; None when absent.
+
+    A file that is not a JSON object, or names an unknown state, reads as ``failed``.
+    """
+    raw = read_json(Path(run_dir) / STATUS, default=None)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("state") not in STATES:
+        return {"state": "failed", "message": "status.json is unreadable"}
+    return {
+        k: v
+        for k, v in raw.items()
+        if k not in _STATUS_TYPES or (isinstance(v, _STATUS_TYPES[k]) and not isinstance(v, bool))
+    }
 
 
 def list_runs(runs_dir: str | os.PathLike) -> list[dict]:
@@ -118,17 +156,21 @@ def list_runs(runs_dir: str | os.PathLike) -> list[dict]:
     for folder in root.iterdir():
         if not (folder / CONFIG).exists():
             continue
+        try:
+            mtime = (folder / CONFIG).stat().st_mtime
+        except OSError:
+            continue  # deleted meanwhile
         status = read_status(folder)
-        metrics = read_json(folder / METRICS, default={}) or {}
+        best = read_json_dict(folder / METRICS).get("best")
         runs.append(
             {
                 "name": folder.name,
                 "path": str(folder),
                 "state": status["state"],
                 "alive": status["alive"],
-                "updated": status.get("updated", (folder / CONFIG).stat().st_mtime),
-                "config": read_json(folder / CONFIG, default={}),
-                "best": metrics.get("best", {}),
+                "updated": status.get("updated", mtime),
+                "config": read_json_dict(folder / CONFIG),
+                "best": best if isinstance(best, dict) else {},
             }
         )
     return sorted(runs, key=lambda r: r["updated"], reverse=True)
@@ -139,6 +181,7 @@ class RunFolder:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self._lock = TrainerLock(self.path)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -155,19 +198,45 @@ class RunFolder:
         return self.file(CONFIG).exists()
 
     def read_config(self) -> dict:
-        return read_json(self.file(CONFIG), default={}) or {}
+        return read_json_dict(self.file(CONFIG))
+
+    def write_config(self, config: dict) -> None:
+        atomic_write_json(self.file(CONFIG), config, mkdir=False)
+
+    # -- the trainer's lock -------------------------------------------------------------------
+    def lock(self) -> TrainerLock:
+        """The folder's exclusive lock, as a context manager (re-entrant on this instance).
+
+        Raises :class:`~recsys.runs.locks.RunLocked` at once when another process holds it.
+        """
+        return self._lock
 
     def write_status(self, state: State, **fields: Any) -> dict:
-        """Replace ``status.json``; keeps ``started`` and earlier fields not given again."""
+        """Replace ``status.json``; keeps ``started`` and earlier fields not given again.
+
+        A whole read-modify-write under the status lock. FileNotFoundError when the folder is
+        gone (it is never recreated).
+        """
+        status = self.update_status(state, None, **fields)
+        assert status is not None
+        return status
+
+    def update_status(self, state: State, only_from: tuple[str, ...] | None,
+                      **fields: Any) -> dict | None:  # fmt: skip
+        """:meth:`write_status` only while the current state is in ``only_from`` (None: any);
+        returns None, writing nothing, when another writer got there first."""
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}; expected one of {STATES}")
-        old = read_json(self.file(STATUS), default={}) or {}
-        now = time.time()
-        status = {**old, **fields, "state": state, "updated": now}
-        status.setdefault("started", now)
-        if state == "running" or "pid" not in status:  # the writer that runs the loop owns it
-            status.update(pid=os.getpid(), host=socket.gethostname())
-        atomic_write_json(self.file(STATUS), status)
+        with status_lock(self.path):
+            old = read_raw_status(self.path) or {}
+            if only_from is not None and old.get("state", "created") not in only_from:
+                return None
+            now = time.time()
+            status = {**old, **fields, "state": state, "updated": now}
+            status.setdefault("started", now)
+            if state == "running" or "pid" not in status:  # the writer that runs the loop owns it
+                status.update(pid=os.getpid(), host=socket.gethostname())
+            atomic_write_json(self.file(STATUS), status, mkdir=False)
         return status
 
     def read_status(self) -> dict:
@@ -177,7 +246,7 @@ class RunFolder:
         atomic_write_json(self.file(METRICS), metrics)
 
     def read_metrics(self) -> dict:
-        return read_json(self.file(METRICS), default={}) or {}
+        return read_json_dict(self.file(METRICS))
 
     # -- progress log -------------------------------------------------------------------------
     def log(self, kind: str, **record: Any) -> None:
@@ -188,7 +257,7 @@ class RunFolder:
 
     # -- cooperative stop ---------------------------------------------------------------------
     def request_stop(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Create ``STOP``; FileNotFoundError when the folder is gone (never recreated)."""
         self.file(STOP).touch()
 
     def stop_requested(self) -> bool:
@@ -199,41 +268,55 @@ class RunFolder:
 
     # -- checkpoints --------------------------------------------------------------------------
     def save_checkpoint(self, tensors: dict, meta: dict, best: bool = False) -> Path:
-        """Write ``best``/``last`` safetensors atomically; ``meta`` is stored as JSON metadata."""
-        from safetensors.torch import save
-
-        tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-        data = save(tensors, metadata={"meta": json.dumps(meta, default=json_default)})
+        """Write ``last`` (or, outside the training loop, ``best``) safetensors atomically;
+        ``meta`` is stored as JSON metadata. The loop commits its best model with
+        :meth:`save_best`."""
         path = self.file(BEST if best else LAST)
-        atomic_write_bytes(path, data)
+        atomic_write_bytes(path, best_model.checkpoint_bytes(tensors, meta))
         return path
 
     def load_checkpoint(self, best: bool = False) -> tuple[dict, dict] | None:
-        """``(tensors, meta)`` of the best or last checkpoint, or ``None`` when absent."""
-        from safetensors import safe_open
+        """``(tensors, meta)`` of the best (committed generation) or last checkpoint, or None."""
+        if not best:
+            return best_model.load_checkpoint(self.file(LAST))
+        if best_model.manifest(self.path) is None:
+            return best_model.load_checkpoint(self.file(BEST))
+        found = best_model.load(self.path, tensors=True, vectors=False)
+        return (found.tensors, found.meta) if found and found.tensors is not None else None
 
-        path = self.file(BEST if best else LAST)
-        if not path.exists():
-            return None
-        with safe_open(str(path), framework="pt") as fh:
-            meta = json.loads((fh.metadata() or {}).get("meta", "{}"))
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-        return tensors, meta
+    def checkpoint_meta(self, best: bool = False) -> dict | None:
+        """Only the metadata of the last (or best) checkpoint."""
+        return best_model.checkpoint_meta(self.file(BEST if best else LAST))
 
-    # -- item embeddings ----------------------------------------------------------------------
+    # -- the best model: checkpoint + item vectors, one generation ------------------------------
+    def save_best(self, tensors: dict | None, meta: dict, vectors: np.ndarray, item_ids) -> int:
+        """Commit a new best model (checkpoint, vectors, ids) as one generation."""
+        return best_model.commit(self.path, vectors, item_ids, tensors, meta)
+
+    def load_best(self, tensors: bool = True) -> Best | None:
+        """The committed best model, vectors and checkpoint of the same generation; or None."""
+        return best_model.load(self.path, tensors=tensors)
+
     def save_item_embeddings(self, vectors: np.ndarray, item_ids) -> None:
-        """Write ids first, vectors second: a reader checks the row counts agree."""
-        atomic_write_json(self.file(ITEM_IDS), [str(i) for i in item_ids])
-        atomic_save_npy(self.file(EMBEDDINGS), np.asarray(vectors, dtype=np.float32))
+        """Item vectors without a checkpoint (outside the training loop): a generation too."""
+        best_model.commit(self.path, vectors, item_ids, None, {})
 
     def load_item_embeddings(self) -> tuple[np.ndarray, list[str]] | None:
-        ids = read_json(self.file(ITEM_IDS))
-        if ids is None or not self.file(EMBEDDINGS).exists():
-            return None
-        vectors = np.load(self.file(EMBEDDINGS), allow_pickle=False)
-        if len(vectors) != len(ids):
-            return None  # caught between the two writes; the caller retries or waits
-        return vectors, ids
+        """``(vectors, ids)`` of the committed best model; None when absent or unreadable."""
+        found = best_model.load(self.path)
+        return None if found is None else (found.vectors, found.ids)
+
+    # -- starting over ------------------------------------------------------------------------
+    def sweep(self) -> None:
+        """Remove what a killed writer left (temp files, uncommitted generations)."""
+        best_model.sweep(self.path)
+
+    def reset(self) -> None:
+        """Remove an earlier run's results (checkpoints, best model, metrics, progress, STOP);
+        keeps ``config.json``, ``status.json``, ``launch.json`` and ``train.log``."""
+        best_model.remove(self.path)
+        for name in (LAST, METRICS, PROGRESS, STOP):
+            self.file(name).unlink(missing_ok=True)
 
 
 def _pid_alive(pid: Any) -> bool:

@@ -8,10 +8,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from recsys.runs.atomic import read_json
-from recsys.runs.folder import CONFIG, LAUNCH, METRICS, list_runs
+from recsys.runs.atomic import read_json_dict
+from recsys.runs.folder import CONFIG, LAUNCH, METRICS, RunFolder, list_runs, read_raw_status
 from recsys.runs.launch import Busy, TrainConfig, device_of, run_path
 from recsys.runs.liveness import ACTIVE, read_state
+from recsys.runs.locks import RunLocked
 
 
 def history(runs_dir: str | os.PathLike) -> list[dict]:
@@ -20,46 +21,74 @@ def history(runs_dir: str | os.PathLike) -> list[dict]:
     for run in list_runs(runs_dir):
         run_dir = Path(run["path"])
         status = read_state(run_dir)
-        launch_info = read_json(run_dir / LAUNCH, default={}) or {}
-        config = {**run["config"], **launch_info.get("config", {})}
+        launch_info = read_json_dict(run_dir / LAUNCH)
+        launched = launch_info.get("config")
+        config = {**run["config"], **(launched if isinstance(launched, dict) else {})}
         started = status.get("started")
         end = (
             time.time() if status["state"] in ACTIVE else status.get("ended", status.get("updated"))
         )
-        best = read_json(run_dir / METRICS, default={}) or {}
+        metrics = read_json_dict(run_dir / METRICS)
+        best = metrics.get("best") if isinstance(metrics.get("best"), dict) else {}
         rows.append(
             {
                 "run": run["name"],
                 "state": status["state"],
-                "dataset": launch_info.get("dataset") or config.get("dataset") or "",
-                "model": Path(config.get("model") or "MiniLM (packaged)").name,
-                "regime": status.get("regime") or TrainConfig(**_known(config)).regime_arg(),
+                "dataset": _text(launch_info.get("dataset")) or _text(config.get("dataset")),
+                "model": Path(_text(config.get("model")) or "MiniLM (packaged)").name,
+                "regime": _text(status.get("regime")) or _regime(config),
                 "device": device_of(run_dir, status),
-                "epochs": config.get("epochs"),
+                "epochs": _number(config.get("epochs")),
                 "duration_s": (end - started) if started and end else None,
-                "best_epoch": best.get("best_epoch"),
-                "recall@20": (best.get("best") or {}).get("recall@20"),
-                "tail_recall@20": (best.get("best") or {}).get("tail_recall@20"),
-                "message": status.get("message", ""),
+                "best_epoch": _number(metrics.get("best_epoch")),
+                "recall@20": _number(best.get("recall@20")),
+                "tail_recall@20": _number(best.get("tail_recall@20")),
+                "message": _text(status.get("message")),
                 "started": started,
             }
         )
     return sorted(rows, key=lambda r: (r["started"] or 0, r["run"]), reverse=True)
 
 
-def _known(config: dict) -> dict:
-    names = TrainConfig.__dataclass_fields__
-    return {k: v for k, v in config.items() if k in names}
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _number(value: object) -> float | int | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _regime(config: dict) -> str:
+    """The regime flag a config asks for (``config.json`` written by hand may hold anything)."""
+    regime, top = config.get("regime"), config.get("top_layers")
+    top = top if isinstance(top, int) and not isinstance(top, bool) else TrainConfig.top_layers
+    if regime == "top-N":
+        return TrainConfig(regime="top-N", top_layers=top).regime_arg()
+    return regime if isinstance(regime, str) and regime else TrainConfig.regime
 
 
 def delete(runs_dir: str | os.PathLike, run_id: str) -> None:
-    """Remove a run folder (only a run id inside ``runs_dir``; never a live run)."""
+    """Remove a run folder (only a run id inside ``runs_dir``; never a live run).
+
+    Refused (:class:`Busy`) while the run is active, while any process holds the folder's lock (a
+    trainer started from the command line included), and when its status names another host
+    that may still be running it (its liveness cannot be checked from here).
+    """
     path = run_path(runs_dir, run_id)
     if not (path / CONFIG).exists():
         raise FileNotFoundError(f"no run {run_id} in {runs_dir}")
+    raw = read_raw_status(path) or {}
+    host = raw.get("host", "")
+    if raw.get("state") in ACTIVE and host not in ("", os.uname().nodename):
+        raise Busy(f"run {run_id} belongs to host {host[:80]!r}, where it may still run; "
+                   "delete it there")  # fmt: skip
     if read_state(path)["state"] in ACTIVE:
         raise Busy(f"run {run_id} is still running; cancel it before deleting")
-    shutil.rmtree(path)
+    try:
+        with RunFolder(path).lock():  # no trainer may start in it while it is being removed
+            shutil.rmtree(path)
+    except RunLocked:
+        raise Busy(f"run {run_id} is in use by a trainer; cancel it before deleting") from None
 
 
 # --------------------------------------------------------------------------- model folders

@@ -28,6 +28,7 @@ import fcntl
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,15 +39,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from recsys.runs.atomic import atomic_write_json, read_json
-from recsys.runs.folder import LAUNCH, LOG, STATUS, RunFolder, list_runs, read_status
+from recsys.runs.atomic import atomic_write_json, read_json_dict
+from recsys.runs.folder import LAUNCH, LOG, RunFolder, list_runs, read_raw_status, read_status
 from recsys.runs.liveness import ACTIVE, is_alive, read_state, settle
+from recsys.runs.locks import status_lock
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # what launch() creates
-RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # any folder run_path() accepts
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # what launch() creates (use fullmatch)
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # any folder run_path() accepts
 Regime = Literal["auto", "full", "top-N", "adapter"]
 
 
@@ -89,7 +91,7 @@ def run_path(runs_dir: str | os.PathLike, run_id: str) -> Path:
     Runs started from the command line may have any plain folder name, so any ``RUN_NAME`` is
     accepted; a name with a slash, a leading dot or a symlink out of ``runs_dir`` is not.
     """
-    if not isinstance(run_id, str) or not RUN_NAME.match(run_id):
+    if not isinstance(run_id, str) or not RUN_NAME.fullmatch(run_id):
         raise ValueError(f"{run_id!r} is not a run name")
     root = Path(runs_dir).resolve()
     path = (root / run_id).resolve()
@@ -118,6 +120,20 @@ def data_args(source: dict) -> list[str]:
     for key, value in (source.get("options") or {}).items():
         args.append(f"--{key.replace('_', '-')}={value}")
     return args
+
+
+def check_argv(argv: Sequence[str]) -> None:
+    """ValueError naming the first argument a process cannot be given (NUL) or that would garble
+    a one-line-per-argument log (newline); such values come from uploaded column names."""
+    for arg in argv:
+        for char, name in (("\0", "a NUL byte"), ("\n", "a line break"), ("\r", "a line break")):
+            if char in arg:
+                shown = arg.replace("\0", "\\0").replace("\n", "\\n").replace("\r", "\\r")
+                shown = shown if len(shown) <= 80 else shown[:77] + "..."
+                raise ValueError(
+                    f"cannot start training: argument {shown!r} holds {name} (rename the "
+                    "column or file it comes from)"
+                )
 
 
 def train_argv(run_dir: Path, source: dict, config: TrainConfig) -> list[str]:
@@ -174,26 +190,32 @@ def launch(
             *(program or (sys.executable, "-m", "recsys")),
             *train_argv(run_dir, source, config),
         ]
+        check_argv(argv)  # before anything is written: a refused launch leaves no folder
         folder = RunFolder(run_dir)
-        folder.create({**asdict(config), "data": source, "dataset": dataset_name})
-        atomic_write_json(
-            folder.file(LAUNCH),
-            {
-                "source": source,
-                "dataset": dataset_name,
-                "device": device,
-                "argv": argv,
-                "config": asdict(config),
-                "launched": time.time(),
-            },
-        )
-        _spawn(argv, folder, device)
+        try:
+            folder.create({**asdict(config), "data": source, "dataset": dataset_name})
+            atomic_write_json(
+                folder.file(LAUNCH),
+                {
+                    "source": source,
+                    "dataset": dataset_name,
+                    "device": device,
+                    "argv": argv,
+                    "config": asdict(config),
+                    "launched": time.time(),
+                },
+            )
+            proc = _start(argv, folder)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)  # a run that never started leaves nothing
+            raise
+        _watch(proc, folder, device)
     return run_id
 
 
-def _spawn(argv: list[str], folder: RunFolder, device: str) -> None:
+def _start(argv: list[str], folder: RunFolder) -> subprocess.Popen:
     with open(folder.file(LOG), "ab") as log:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             argv,
             cwd=REPO,
             stdin=subprocess.DEVNULL,
@@ -202,7 +224,11 @@ def _spawn(argv: list[str], folder: RunFolder, device: str) -> None:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,  # own process group: a Streamlit rerun or Ctrl-C never hits it
         )
-    folder.write_status("created", pid=proc.pid, device=device, message="starting")
+
+
+def _watch(proc: subprocess.Popen, folder: RunFolder, device: str) -> None:
+    # Only over "created": a child quick enough to write "running" first keeps its status.
+    folder.update_status("created", ("created",), pid=proc.pid, device=device, message="starting")
     # Reap the child when it ends (else it lingers as a zombie that still answers kill(pid, 0)).
     threading.Thread(target=_reap, args=(proc, folder.path), daemon=True).start()
 
@@ -243,10 +269,14 @@ def cancel(run_dir: str | os.PathLike, grace: float = 15.0, wait: bool = False) 
     stay usable. Returns at once unless ``wait``: the escalation runs in a daemon thread.
     """
     run_dir = Path(run_dir)
-    RunFolder(run_dir).request_stop()
-    # Also remembered beside the STOP file, which a trainer starting up may clear.
-    info = read_json(run_dir / LAUNCH, default={}) or {}
-    atomic_write_json(run_dir / LAUNCH, {**info, "cancelled": time.time()})
+    try:
+        RunFolder(run_dir).request_stop()
+        # Also remembered beside the STOP file, which a trainer starting up may clear.
+        with status_lock(run_dir):
+            info = read_json_dict(run_dir / LAUNCH)
+            atomic_write_json(run_dir / LAUNCH, {**info, "cancelled": time.time()}, mkdir=False)
+    except FileNotFoundError:
+        return  # deleted meanwhile: nothing left to stop, and nothing is recreated
     if wait:
         _escalate(run_dir, grace)
     else:
@@ -284,10 +314,10 @@ def running_on(runs_dir: str | os.PathLike, device: str) -> str | None:
 
 def device_of(run_dir: Path, status: dict | None = None) -> str:
     """``cpu``/``cuda:0``/``mps``: from launch.json, else the status written by the trainer."""
-    launch_info = read_json(run_dir / LAUNCH, default={}) or {}
-    if launch_info.get("device"):
-        return str(launch_info["device"])
-    status = status or read_json(run_dir / STATUS, default={}) or {}
+    launch_info = read_json_dict(run_dir / LAUNCH)
+    if isinstance(launch_info.get("device"), str) and launch_info["device"]:
+        return launch_info["device"]
+    status = status or read_raw_status(run_dir) or {}
     described = str(status.get("device", "cpu"))  # e.g. "model on NVIDIA H200 (cuda:0)"
     found = re.search(r"\((cuda:\d+|mps)\)", described)
     return found.group(1) if found else "cpu"

@@ -1,9 +1,11 @@
 """Whether a launched run still runs, why it ended, and polling its progress log.
 
 Liveness: a run is alive while its recorded pid exists *and* that process's command line names its
-run folder (so a recycled pid is not mistaken for the run). A run whose status says
-created/running/stopping but whose process is gone is reported, and written back, as ``failed``
-with the reason from the tail of ``train.log`` (``stopped`` instead when a cancel was asked).
+run folder exactly, as the argument of ``--run-dir`` (so a recycled pid, or a trainer of
+``runs/demo2`` when asking about ``runs/demo``, is not mistaken for the run). A run whose status
+says created/running/stopping but whose process is gone is reported, and written back, as
+``failed`` with the reason from the tail of ``train.log`` (``stopped`` instead when a cancel was
+asked).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recsys.runs.atomic import read_json
-from recsys.runs.folder import LAUNCH, LOG, PROGRESS, STATUS, RunFolder, State, read_status
+from recsys.runs.atomic import read_json_dict
+from recsys.runs.folder import LAUNCH, LOG, PROGRESS, RunFolder, State, read_raw_status, read_status
 
 ACTIVE = ("created", "running", "stopping")
 PF_EXITING = 0x4  # Linux task flag, set from the start of exit until the process is reaped
@@ -38,11 +40,26 @@ def is_alive(run_dir: str | os.PathLike, status: dict | None = None) -> bool:
         fields = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()
         if fields[0] == "Z" or int(fields[6]) & PF_EXITING:
             return True  # ending (its command line is already gone): wait for its exit code
-        return str(run_dir.resolve()) in proc.joinpath("cmdline").read_bytes().decode(
-            errors="replace"
-        )
+        argv = proc.joinpath("cmdline").read_bytes().split(b"\0")
+        cwd = Path(os.readlink(proc / "cwd"))
     except (OSError, IndexError, ValueError):
         return False
+    return run_dir.resolve() in run_dirs_of(argv, cwd)
+
+
+def run_dirs_of(argv: list[bytes], cwd: Path) -> set[Path]:
+    """The run folders a command line names: each ``--run-dir X`` / ``--run-dir=X``, resolved
+    against the process's working folder."""
+    found = set()
+    for i, arg in enumerate(argv):
+        value = None
+        if arg == b"--run-dir" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(b"--run-dir="):
+            value = arg[len(b"--run-dir=") :]
+        if value:
+            found.add((cwd / os.fsdecode(value)).resolve())
+    return found
 
 
 def read_state(run_dir: str | os.PathLike) -> dict:
@@ -51,8 +68,12 @@ def read_state(run_dir: str | os.PathLike) -> dict:
 
 
 def settle(run_dir: Path, exit_code: int | None = None) -> dict:
-    """:func:`read_state`, with the exit code when the caller reaped the process itself."""
-    raw = read_json(run_dir / STATUS, default=None) or {"state": "created"}
+    """:func:`read_state`, with the exit code when the caller reaped the process itself.
+
+    The verdict is written back only while the status still says the run is active (a trainer's
+    own final write is never overwritten), and never into a folder deleted meanwhile.
+    """
+    raw = read_raw_status(run_dir) or {"state": "created"}
     status = read_status(run_dir)
     status["alive"] = exit_code is None and is_alive(run_dir, status)
     if raw.get("state") not in ACTIVE or status["alive"]:
@@ -62,13 +83,19 @@ def settle(run_dir: Path, exit_code: int | None = None) -> dict:
             return {**status, "state": "created"}  # being spawned right now
     folder = RunFolder(run_dir)
     state: State
-    cancelled = (read_json(run_dir / LAUNCH, default={}) or {}).get("cancelled")
+    cancelled = read_json_dict(run_dir / LAUNCH).get("cancelled")
     if folder.stop_requested() or cancelled:
         state, message = "stopped", "cancelled"
     else:
         state, message = "failed", failure_reason(log_tail(run_dir, 60), exit_code)
-    if status.get("host", "") in ("", os.uname().nodename):  # never judge another host's run
-        folder.write_status(state, message=message, ended=time.time())
+    if status.get("host", "") not in ("", os.uname().nodename):
+        return {**status, "state": state, "message": message}  # never judge another host's run
+    try:
+        written = folder.update_status(state, ACTIVE, message=message, ended=time.time())
+    except FileNotFoundError:  # deleted meanwhile: nothing to record, nothing to recreate
+        return {**status, "state": state, "message": message}
+    if written is None:  # the trainer wrote its own final state first: that one stands
+        return {**read_status(run_dir), "alive": False}
     return {**status, "state": state, "message": message}
 
 

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from recsys.runs.atomic import read_json
-from recsys.runs.folder import PROGRESS, STATUS, list_runs, read_progress
+from recsys.runs.folder import PROGRESS, list_runs, read_progress, read_raw_status
 from recsys.runs.launch import TrainConfig, device_key, device_of
 from recsys.runs.liveness import ACTIVE
 
@@ -29,7 +28,8 @@ class Progress:
 
 def progress_of(status: dict, records: list[dict], config: dict) -> Progress:
     """Fraction done, epoch/step and ETA from the step and epoch records of a run."""
-    epochs = int(config.get("epochs") or 0)
+    epochs = config.get("epochs")
+    epochs = epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else 0
     steps = [r for r in records if r.get("kind") == "step"]
     ends = [r for r in records if r.get("kind") == "epoch"]
     best = [r["epoch"] for r in ends if r.get("best")]
@@ -108,16 +108,17 @@ def estimate_epoch(
     rates: dict[int, list[float]] = {}  # by batch size: small batches pay a per-step overhead
     for run in list_runs(runs_dir):
         run_dir = Path(run["path"])
-        status = read_json(run_dir / STATUS, default={}) or {}
+        status = read_raw_status(run_dir) or {}
         if (
             status.get("regime") == regime
             and run["config"].get("model") == config.model
             and device_of(run_dir, status) == device
         ):
             steps = read_progress(run_dir / PROGRESS, "step")
-            size = int(run["config"].get("batch_size") or 0)
+            size = run["config"].get("batch_size")
+            size = size if isinstance(size, int) and not isinstance(size, bool) else 0
             rates.setdefault(size, []).extend(
-                s["samples_per_s"] for s in steps[1:] if s.get("samples_per_s")
+                s["samples_per_s"] for s in steps[1:] if _positive(s.get("samples_per_s"))
             )
     batch = config.batch_size if rates.get(config.batch_size) else None
     if batch is None and any(rates.values()):
@@ -147,3 +148,7 @@ def encoding_seconds(texts: Sequence[str], model: str | None = None, max_length:
         return len(texts) / ENCODE_TEXTS_PER_S
     cached = cache_file(DEFAULT_CACHE_DIR, model_fingerprint(name), max_length, texts).exists()
     return 0.0 if cached else len(texts) / ENCODE_TEXTS_PER_S
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0

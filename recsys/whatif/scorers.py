@@ -97,17 +97,17 @@ def run_language_model(run_dir: str | Path, item_ids: np.ndarray) -> Scores:
     from recsys.runs.folder import RunFolder
 
     folder = RunFolder(run_dir)
-    loaded, checkpoint = folder.load_item_embeddings(), folder.load_checkpoint(best=True)
-    if loaded is None or checkpoint is None:
+    best = folder.load_best()  # vectors and user map of the same epoch (one generation)
+    if best is None or best.tensors is None:
         raise ValueError(f"run {folder.path.name!r} has no item embeddings or best checkpoint yet")
-    vectors, ids = loaded
+    vectors, ids = best.vectors, best.ids
     rows = pd.Index(ids).get_indexer(list(item_ids))
     if (rows < 0).any():
         raise ValueError(
             f"run {folder.path.name!r} has no vectors for {int((rows < 0).sum())} of this "
             "catalogue's items: it was trained on other data"
         )
-    tensors, _ = checkpoint
+    tensors = best.tensors
     model = FineTuned(
         item_vectors=np.ascontiguousarray(vectors[rows], dtype=np.float32),
         user_weight=tensors["model.user.weight"].float().numpy(),
