@@ -107,6 +107,8 @@ def link_fixed_names(run_dir: Path, generation: int) -> None:
         dst = run_dir / name
         if not src.exists():
             continue  # vectors saved without a checkpoint: a best.safetensors saved apart stays
+        if dst.exists() and os.path.samefile(src, dst):
+            continue  # already linked (a rename onto the same file would leave tmp behind)
         tmp = run_dir / f".{name}.link.tmp"
         tmp.unlink(missing_ok=True)
         try:
@@ -114,6 +116,7 @@ def link_fixed_names(run_dir: Path, generation: int) -> None:
         except OSError:  # a file system without hard links: a copy will do
             shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
+        tmp.unlink(missing_ok=True)
     fsync_dir(run_dir)
 
 
