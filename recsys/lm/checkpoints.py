@@ -78,7 +78,8 @@ def mismatch(saved: Any, current: dict) -> str | None:
         return (f"other interactions ({saved.get('n_train')} training pairs of "
                 f"{saved.get('n_users')} users there, {current['n_train']} of "
                 f"{current['n_users']} here)")  # fmt: skip
-    old = saved.get("config") if isinstance(saved.get("config"), dict) else {}
+    found = saved.get("config")
+    old: dict = found if isinstance(found, dict) else {}
     changed = [k for k in current["config"] if old.get(k) != current["config"][k]]
     if changed:
         shown = ", ".join(f"{k} {old.get(k)!r} there, {current['config'][k]!r} here"

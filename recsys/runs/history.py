@@ -29,7 +29,8 @@ def history(runs_dir: str | os.PathLike) -> list[dict]:
             time.time() if status["state"] in ACTIVE else status.get("ended", status.get("updated"))
         )
         metrics = read_json_dict(run_dir / METRICS)
-        best = metrics.get("best") if isinstance(metrics.get("best"), dict) else {}
+        found = metrics.get("best")
+        best: dict = found if isinstance(found, dict) else {}
         rows.append(
             {
                 "run": run["name"],
