@@ -2,6 +2,8 @@
 
 - ``atomic``: crash-safe writes (temp file, fsync, rename), used by runs, caches and uploads.
 - ``folder``: :class:`~recsys.runs.folder.RunFolder`, the layout of one run folder, run listing.
+- ``best``: the best model (checkpoint, item vectors, ids) committed as one generation.
+- ``locks``: one trainer per folder (``.lock``), whole status read-modify-writes (``.status.lock``).
 - ``launch``: starting a run as a detached process (one per device), and cancelling it.
 - ``liveness``: whether a run's process still runs, why it ended, and polling its progress.
 - ``history``: every run in a runs folder, deleting one, and model folders to train from.
