@@ -38,9 +38,9 @@ A process manager reads :func:`read_status` (which adds ``"alive"``: is the reco
 running on this host) and stops a run by :meth:`RunFolder.request_stop` or SIGTERM. One trainer
 at a time holds the folder (:meth:`RunFolder.lock`); status updates are whole read-modify-writes
 under a short lock. Nothing that only reads or updates a run (a poll, a cancel, a status write)
-creates its folder: a run deleted meanwhile stays deleted (only its trainer's results do, and
-a delete waits for no trainer: it is refused while one holds the lock). Every JSON file is checked for its
-shape when read: a file of another shape reads as absent, never as a crash.
+creates its folder: a run deleted meanwhile stays deleted (a delete is refused while a trainer
+holds the lock). Every JSON file is checked for its shape when read: a file of another shape
+reads as absent, never as a crash.
 """
 
 from __future__ import annotations
