@@ -8,4 +8,5 @@
 - ``liveness``: whether a run's process still runs, why it ended, and polling its progress.
 - ``history``: every run in a runs folder, deleting one, and model folders to train from.
 - ``timing``: a live run's progress and ETA, and time per epoch before launch.
+- ``cluster``: catalogue encoding and batch scoring on a Ray cluster (``--ray``).
 """
