@@ -166,3 +166,33 @@ def snapshot_from(trainer: _Trainer, tensors: dict) -> FineTuned:
     if trainer.model.text is not None:
         trainer._item_vectors()
     return snap
+
+
+def load_run_tower(run_dir, item_ids) -> FineTuned:
+    """A run's best fine-tuned two-tower model, rebuilt from its folder (no training).
+
+    Item vectors (reordered to ``item_ids``) and the user map come from the one committed best
+    generation, so they are always of the same epoch.
+
+    Raises:
+        ValueError: the run has no best model yet, or lacks some of the catalogue's items.
+    """
+    import pandas as pd
+
+    from recsys.runs.folder import RunFolder
+
+    folder = RunFolder(run_dir)
+    best = folder.load_best()
+    if best is None or best.tensors is None:
+        raise ValueError(f"run {folder.path.name!r} has no item embeddings or best checkpoint yet")
+    rows = pd.Index(best.ids).get_indexer(list(item_ids))
+    if (rows < 0).any():
+        raise ValueError(
+            f"run {folder.path.name!r} has no vectors for {int((rows < 0).sum())} of this "
+            "catalogue's items: it was trained on other data"
+        )
+    return FineTuned(
+        item_vectors=np.ascontiguousarray(best.vectors[rows], dtype=np.float32),
+        user_weight=best.tensors["model.user.weight"].float().numpy(),
+        user_bias=best.tensors["model.user.bias"].float().numpy(),
+    )

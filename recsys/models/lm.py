@@ -86,6 +86,33 @@ class LMRecommender(Recommender):
         return logits - self.debias * self.log_q_[None, :] if self.debias else logits
 
 
+class RunTower(Recommender):
+    """A finished run's fine-tuned text tower, read from its folder: nothing is trained.
+
+    ``fit`` checks that the run has vectors for every catalogue item and reads its best
+    generation; scores are the two towers' dot products, as :class:`LMRecommender` ranks them.
+    The run must have been trained on no more than the data this model is fitted on (``recsys
+    train`` trains on the protocol's training minus validation), or the figures leak.
+    """
+
+    name = "run"
+    scores_cold_items = True
+    param_grid: ClassVar[dict[str, list]] = {}
+
+    def __init__(self, run_dir: str | Path, seed: int = 0) -> None:
+        self.run_dir, self.seed = run_dir, seed
+
+    def _fit(self, data: TrainData) -> None:
+        from recsys.lm.checkpoints import load_run_tower
+
+        if data.item_ids is None:
+            raise ValueError("a run's text tower needs the catalogue's item ids")
+        self.tower_ = load_run_tower(self.run_dir, data.item_ids)
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        return self.tower_.score(history)
+
+
 class ContentRecommender(Recommender):
     """Frozen LM content profile: cosine of the mean (or best) history vector to each item."""
 

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from recsys.models import MODELS, TrainData, make_model
@@ -85,34 +84,14 @@ def hybrid_parts(model) -> PartScorer:
 
 
 def run_language_model(run_dir: str | Path, item_ids: np.ndarray) -> Scores:
-    """Scores of a run's fine-tuned two-tower model, rebuilt from its folder (no training).
-
-    Item vectors come from ``item_embeddings.npy`` (reordered to ``item_ids``), the user map from
-    the best checkpoint, as :class:`recsys.lm.towers.FineTuned` uses them.
+    """Scores of a run's fine-tuned two-tower model (:func:`recsys.lm.checkpoints.load_run_tower`).
 
     Raises:
         ValueError: the run has no embeddings or best checkpoint yet, or lacks catalogue items.
     """
-    from recsys.lm.towers import FineTuned
-    from recsys.runs.folder import RunFolder
+    from recsys.lm.checkpoints import load_run_tower
 
-    folder = RunFolder(run_dir)
-    best = folder.load_best()  # vectors and user map of the same epoch (one generation)
-    if best is None or best.tensors is None:
-        raise ValueError(f"run {folder.path.name!r} has no item embeddings or best checkpoint yet")
-    vectors, ids = best.vectors, best.ids
-    rows = pd.Index(ids).get_indexer(list(item_ids))
-    if (rows < 0).any():
-        raise ValueError(
-            f"run {folder.path.name!r} has no vectors for {int((rows < 0).sum())} of this "
-            "catalogue's items: it was trained on other data"
-        )
-    tensors = best.tensors
-    model = FineTuned(
-        item_vectors=np.ascontiguousarray(vectors[rows], dtype=np.float32),
-        user_weight=tensors["model.user.weight"].float().numpy(),
-        user_bias=tensors["model.user.bias"].float().numpy(),
-    )
+    model = load_run_tower(run_dir, item_ids)
     return lambda users, history: model.score(history)
 
 
