@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test lint bench sample browser clean
+.PHONY: run share test lint bench sample browser clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -16,8 +16,19 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	touch $@
 
+# `make run` serves on 127.0.0.1 only. Sharing is explicit: `make share` (or LONGTAIL_SHARE=1 make
+# run) binds 0.0.0.0 and refuses to start without a password (LONGTAIL_PASSWORD or
+# .streamlit/secrets.toml) or an [auth] identity provider; README, "Safety".
 run: $(BIN)/.installed
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+ifeq ($(LONGTAIL_SHARE),1)
+	@$(MAKE) --no-print-directory share
+else
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address 127.0.0.1
+endif
+
+share: $(BIN)/.installed
+	LONGTAIL_SHARE=1 $(BIN)/python -m pages.auth
+	LONGTAIL_SHARE=1 $(BIN)/streamlit run app.py --server.port $(PORT) --server.address 0.0.0.0
 
 # Debian's chromium for the real-browser tests (never `playwright install`); skipped where apt is
 # unavailable, and then the browser tests skip too, except under CI=true where they fail.

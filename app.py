@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from pages import common
+from pages import auth, common
 
 st.set_page_config(page_title="Long-Tail Lab", page_icon=":material/insights:", layout="wide")
+auth.require_login()  # first: a shared dashboard shows nothing before the user logs in
 common.init_state()
 
 # Grouped navigation; each page also works when opened directly (common.init_state defaults).

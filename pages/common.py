@@ -1,5 +1,11 @@
 """What every page shares: state names, the loaded dataset, and safe display helpers.
 
+Untrusted text (file, dataset, run and column names, item text, error messages that quote them)
+is shown only through one family of helpers: :func:`md` wherever Streamlit renders Markdown
+(``st.markdown``, captions, alerts, headers, toasts, widget labels), :func:`html_text` for plotly
+trace names and hover text, and :func:`show_error` for a failure, as one escaped, length-capped
+line (never a traceback).
+
 Not a page itself: ``app.py`` lists the pages explicitly with ``st.navigation``. Every page calls
 :func:`init_state` first, so a page opened directly by URL finds sensible defaults.
 """
@@ -8,20 +14,27 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 import os
+import re
 from pathlib import Path
 
 import streamlit as st
 
+from pages import auth
 from recsys.data import popularity
 from recsys.data.dataset import DataError, Dataset
 from recsys.data.movielens import is_movielens, load_movielens
 from recsys.data.sources import load_sample, load_table
 from recsys.runs.atomic import atomic_write_bytes
+from recsys.runs.pruning import cap_bytes, prune_cache, touch
 
 REPO = Path(__file__).resolve().parents[1]
 UPLOAD_DIR = REPO / ".cache" / "uploads"
 MAX_UPLOAD_MB = 200  # same as .streamlit/config.toml server.maxUploadSize
+DATASET_TTL_S = 3600  # a parsed dataset leaves memory an hour after its last load
+ERROR_LIMIT = 300  # characters of an error message shown on a page
+log = logging.getLogger(__name__)
 
 # Session-state keys, defined once.
 SOURCE = "data_source"  # dict describing what to load, see dataset_from_source
@@ -29,9 +42,11 @@ TAIL_RULE = "tail_rule"
 TAIL_VALUE = "tail_value"
 RUNS_DIR = "runs_dir"
 ACTIVE_RUN = "active_run"
+LAST_GOOD = "data_source_last_good"  # the last source that loaded, the fallback after a failure
 
+SAMPLE = {"kind": "sample"}
 DEFAULTS = {
-    SOURCE: {"kind": "sample"},
+    SOURCE: SAMPLE,
     TAIL_RULE: "top_share",
     TAIL_VALUE: popularity.DEFAULT_VALUES["top_share"],
     RUNS_DIR: os.environ.get("LONGTAIL_RUNS_DIR", str(REPO / "runs")),
@@ -41,6 +56,7 @@ DEFAULTS = {
 
 def init_state() -> None:
     _leave_legacy_navigation()
+    auth.require_login()  # app.py calls it first too; here it guards a page run on its own
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
 
@@ -88,19 +104,28 @@ def resolve_inside_roots(text: str) -> Path:
     )
 
 
-def save_upload(name: str, data: bytes) -> Path:
-    """Store an uploaded file under our own folder, named by its content hash, never its name."""
+def save_upload(name: str, data: bytes, keep: tuple[Path, ...] = ()) -> Path:
+    """Store an uploaded file under our own folder, named by its content hash, never its name.
+
+    The folder is capped (:func:`recsys.runs.pruning.cap_bytes`, ``LONGTAIL_UPLOAD_CACHE_MB``):
+    the least recently used uploads go first, never this one or those in ``keep``.
+    """
     if len(data) > MAX_UPLOAD_MB * 2**20:
-        raise DataError(f"{name}: {len(data) / 2**20:.0f} MB is over the {MAX_UPLOAD_MB} MB limit")
+        raise DataError(
+            f"{name[:80]}: {len(data) / 2**20:.0f} MB is over the {MAX_UPLOAD_MB} MB limit"
+        )
     suffix = ".parquet" if name.lower().endswith((".parquet", ".pq")) else ".csv"
     UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
     path = UPLOAD_DIR / (hashlib.sha256(data).hexdigest()[:32] + suffix)
-    if not path.exists():
+    if path.exists():
+        touch(path)
+    else:
         atomic_write_bytes(path, data)  # two sessions uploading the same file never collide
+        prune_cache(UPLOAD_DIR, cap_bytes("uploads"), keep=(path, *keep))
     return path
 
 
-@st.cache_resource(show_spinner="Loading data…", max_entries=8)
+@st.cache_resource(show_spinner="Loading data…", max_entries=4, ttl=DATASET_TTL_S)
 def _load(source_key: tuple) -> Dataset:
     source = dict(source_key)
     options = dict(source.get("options", ()))
@@ -134,14 +159,32 @@ def source_key(source: dict) -> tuple:
 
 
 def current_dataset() -> Dataset:
-    """The dataset chosen on the Data page; falls back to the sample (with an error) if broken."""
+    """The dataset chosen on the Data page.
+
+    When it fails to load (any exception: a bad file, a bug), the page shows one line and keeps
+    working on the last source that loaded in this session, else on the bundled sample.
+    """
     init_state()
+    chosen = st.session_state[SOURCE]
+    fallbacks = [st.session_state.get(LAST_GOOD) or SAMPLE, SAMPLE]
     try:
-        return _load(source_key(st.session_state[SOURCE]))
-    except DataError as exc:
-        st.error(f"Could not load the chosen data, showing the bundled sample instead: {exc}")
-        st.session_state[SOURCE] = {"kind": "sample"}
-        return _load(source_key({"kind": "sample"}))
+        data = _load(source_key(chosen))
+    except Exception as exc:  # noqa: BLE001 - shown as one line; the page goes on
+        for fallback in fallbacks:
+            if fallback == chosen:
+                continue
+            try:
+                data = _load(source_key(fallback))
+            except Exception:  # noqa: BLE001 - e.g. the previous upload was pruned meanwhile
+                continue
+            what = "the bundled sample" if fallback == SAMPLE else "the previous data"
+            show_error(f"Could not load the chosen data, showing {what} instead", exc)
+            st.session_state[SOURCE] = chosen = fallback
+            break
+        else:
+            raise
+    st.session_state[LAST_GOOD] = chosen
+    return data
 
 
 def tail_setting() -> tuple[str, float]:
@@ -149,28 +192,72 @@ def tail_setting() -> tuple[str, float]:
     return st.session_state[TAIL_RULE], float(st.session_state[TAIL_VALUE])
 
 
-def escape(text: object, limit: int = 200) -> str:
-    """Untrusted text made safe for plotly hover labels (which render a subset of HTML)."""
-    s = str(text)
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    return html.escape(s, quote=True)
+def clip(text: object, limit: int) -> str:
+    """``str(text)`` on one line (whitespace runs become one space), at most ``limit`` chars."""
+    s = re.sub(r"\s+", " ", str(text)).strip()
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Every character that Markdown, GitHub Markdown or Streamlit gives a meaning: emphasis, code,
+# links and images, HTML, headings, lists, tables, maths, strikethrough, ``:red[...]`` directives,
+# ``:material/...:`` icons and emoji shortcodes, entities, ``www.`` and e-mail autolinks.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$@&])")
+
+
+def md(text: object, limit: int = 200) -> str:
+    """Untrusted text for a Markdown context, shown literally: one line, escaped, capped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", clip(text, limit))
+
+
+def html_text(text: object, limit: int = 200) -> str:
+    """Untrusted text for plotly names and hover labels (which render a subset of HTML)."""
+    return html.escape(clip(text, limit), quote=True)
+
+
+# Exceptions whose message we write ourselves (with the file, column and what was expected); any
+# other exception is a bug or an environment problem: its text stays in the server log.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (DataError, ValueError, OSError)
+
+
+def error_line(exc: BaseException, expected: tuple[type[BaseException], ...] = ()) -> str:
+    """One line describing ``exc`` for a page: its message when it is ours, else its type.
+
+    ``expected``: further exception types whose message is ours (e.g. ``launch.Busy``).
+    """
+    if isinstance(exc, EXPECTED_ERRORS + expected) and str(exc):
+        return str(exc)
+    log.error("unexpected error shown as one line", exc_info=exc)
+    return f"unexpected {type(exc).__name__} (the details are in the server log)"
+
+
+def show_error(prefix: str, exc: BaseException, where=st, expected=()) -> None:
+    """``prefix: message`` as one escaped line of at most :data:`ERROR_LIMIT` characters."""
+    where.error(md(f"{prefix}: {error_line(exc, expected)}", ERROR_LIMIT))
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def csv_bytes(frame) -> bytes:
     """A table as UTF-8 CSV for download, with spreadsheet formulas defused.
 
     Item text is untrusted: a cell such as ``=HYPERLINK(...)`` would run as a formula when the CSV
-    is opened in a spreadsheet, so text cells starting with ``= + - @`` get a leading quote (OWASP
-    CSV injection advice). Numbers are left as they are.
+    is opened in a spreadsheet, so every non-numeric cell (text, category, mixed objects) starting
+    with ``= + - @`` or a tab or line break, also after leading whitespace, gets a leading quote
+    (OWASP CSV injection advice). Numbers, booleans, dates and missing values are left as they are.
+    Cells holding line breaks are quoted.
     """
     safe = frame.copy()
     for col in safe.columns:
-        if safe[col].dtype == object or str(safe[col].dtype).startswith(("string", "str")):
-            text = safe[col].astype(str)
-            risky = text.str.startswith(FORMULA_START)
-            safe[col] = text.where(~risky, "'" + text)
-    return safe.to_csv(index=False).encode("utf-8")
+        values = safe[col]
+        if values.dtype.kind in "biufcmM":  # numbers, booleans, dates: never a formula
+            continue
+        missing = values.isna().to_numpy()
+        text = values.astype(object).where(~missing, "").astype(str)
+        risky = text.str.startswith(FORMULA_START) | text.str.lstrip().str.startswith(
+            FORMULA_START[:4]
+        )
+        safe[col] = text.where(~risky, "'" + text).where(~missing, None)
+    # RFC 4180 line ends: the writer then quotes a cell holding a bare CR, which a spreadsheet
+    # would otherwise take as a row break (and read what follows as a new, unquoted cell).
+    return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8")

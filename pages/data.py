@@ -66,7 +66,7 @@ def movielens_form() -> None:
                     raise DataError("no MovieLens folder found; type a path")
                 st.session_state[common.SOURCE] = {"kind": "movielens", "path": str(path)}
             except DataError as exc:
-                st.error(str(exc))
+                common.show_error("Cannot open that folder", exc)
 
 
 def upload_form() -> None:
@@ -78,11 +78,11 @@ def upload_form() -> None:
         return
     try:
         inter_path = common.save_upload(inter_file.name, inter_file.getvalue())
-        items_path = common.save_upload(items_file.name, items_file.getvalue())
+        items_path = common.save_upload(items_file.name, items_file.getvalue(), keep=(inter_path,))
         inter_cols = list(read_table(inter_path).columns)
         item_frame = read_table(items_path)
-    except DataError as exc:
-        st.error(f"{exc}\n\n{EXPECTED}")
+    except Exception as exc:  # noqa: BLE001 - any unreadable upload is one line, not a crash
+        common.show_error("Cannot read the uploaded files (expected schema above)", exc)
         return
     with st.form("mapping"):
         detected = detect_columns(pd.DataFrame(columns=inter_cols), tuple(ALIASES))
@@ -222,7 +222,7 @@ def item_table(data, rep, positions: np.ndarray) -> pd.DataFrame:
 choose_source()
 data = common.current_dataset()
 for note in data.notes:
-    st.info(note)
+    st.info(common.md(note, common.ERROR_LIMIT))
 
 summary = data.summary()
 cols = st.columns(5)
@@ -232,7 +232,7 @@ cols[2].metric("Interactions", f"{summary['interactions']:,}")
 cols[3].metric("Density", f"{summary['density']:.3%}")
 cols[4].metric("Cold items", f"{summary['cold_share']:.1%}", help="items with no interaction")
 
-st.subheader(f"Popularity · {data.name}")
+st.subheader(f"Popularity · {common.md(data.name, 80)}")
 rule, value = tail_controls()
 rep = popularity_tables(common.source_key(st.session_state[common.SOURCE]), rule, value)
 st.markdown(

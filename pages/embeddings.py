@@ -202,12 +202,12 @@ def colouring(frame: pd.DataFrame, items: pd.DataFrame, by: str):
 
 def hover_text(frame: pd.DataFrame, values: np.ndarray, by: str) -> np.ndarray:
     text = [
-        f"{common.escape(t)}<br>{n:,} interactions · {g}"
+        f"{common.html_text(t)}<br>{n:,} interactions · {g}"
         for t, n, g in zip(frame["title"], frame["interactions"], frame["group"], strict=True)
     ]
     if by != "popularity group":
-        label = common.escape(by)
-        text = [f"{t}<br>{label}: {common.escape(v)}" for t, v in zip(text, values, strict=True)]
+        label = common.html_text(by)
+        text = [f"{t}<br>{label}: {common.html_text(v)}" for t, v in zip(text, values, strict=True)]
     return np.asarray(text, dtype=object)
 
 
@@ -240,7 +240,8 @@ def item_map(xy, frame, shown, colours, hover, highlight) -> go.Figure:
         for name, colour in cmap.items():
             rows = shown[values[shown] == name]
             if len(rows):
-                add(rows, str(name), dict(size=size[rows], color=colour, opacity=0.75))
+                legend = common.html_text(name, 40)
+                add(rows, legend, dict(size=size[rows], color=colour, opacity=0.75))
     if highlight is not None:
         item, neighbours = highlight
         ring = dict(size=13, color="rgba(0,0,0,0)", line=dict(color="black", width=1.5))
@@ -283,7 +284,7 @@ def find_item(frame: pd.DataFrame) -> int | None:
         return None
     hits = search_titles(frame["title"], query, limit=50)
     if not len(hits):
-        c2.info(f"No title contains {query.strip()!r}.")
+        c2.info(f"No title contains “{common.md(query.strip(), 80)}”.")
         return None
     if st.session_state.get(PICK) not in hits:
         st.session_state[PICK] = int(hits[0])
@@ -327,9 +328,9 @@ if run is not None:
     mtime = (Path(run["path"]) / EMBEDDINGS).stat().st_mtime
     loaded = run_space(run["path"], mtime, tuple(frame["item"]))
     if isinstance(loaded, str):
-        st.warning(f"Run {run['name']!r} cannot be compared: {loaded}.")
+        st.warning(f"Run “{common.md(run['name'], 80)}” cannot be compared: {common.md(loaded)}.")
     else:
-        spaces[f"Fine-tuned · {run['name']}"] = loaded
+        spaces[f"Fine-tuned · {common.md(run['name'], 80)}"] = loaded
 
 colour_by = st.selectbox("Colour by", colour_options(data.items), key=COLOUR)
 colours = colouring(frame, data.items, colour_by)
@@ -358,7 +359,7 @@ st.caption(
 selected: set[int] = set()
 columns = st.columns(len(spaces))
 for i, (column, (name, (vectors, fp))) in enumerate(zip(columns, spaces.items(), strict=True)):
-    column.markdown(f"**{name}** · {vectors.shape[1]} dimensions")
+    column.markdown(f"**{name}** · {vectors.shape[1]} dimensions")  # names escaped in `spaces`
     xy = projected(fp, vectors, config)
     if highlight is not None and i > 0:  # each space highlights its own neighbours
         highlight = (item, nearest_neighbours(vectors, [item], k)[0][0])
@@ -368,7 +369,7 @@ for i, (column, (name, (vectors, fp))) in enumerate(zip(columns, spaces.items(),
     )
     selected.update(selected_positions(event))
     if item is not None:
-        column.caption(f"{k} nearest neighbours of {frame['title'].iat[item]!r}")
+        column.caption(f"{k} nearest neighbours of “{common.md(frame['title'].iat[item], 120)}”")
         show_neighbours(column, vectors, frame, item, k)
 
 if len(spaces) == 2:

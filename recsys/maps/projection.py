@@ -2,7 +2,9 @@
 
 UMAP (McInnes, Healy & Melville, 2018, arXiv:1802.03426) or PCA to 2-D, cached as
 ``<cache_dir>/<key>.npy`` with key = (embeddings fingerprint, method, n_neighbors, min_dist,
-metric, seed, n_epochs); loaded with ``allow_pickle=False``. UMAP with a seed runs single-threaded
+metric, seed, n_epochs); loaded with ``allow_pickle=False``. The folder is capped in bytes
+(``LONGTAIL_PROJECTION_CACHE_MB``, default 512): the least recently used files go first
+(:mod:`recsys.runs.pruning`). UMAP with a seed runs single-threaded
 and gives the same picture twice.
 
 2-D distances are only a picture: UMAP keeps local neighbourhoods roughly, not global distances, so
@@ -19,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from recsys.runs.atomic import atomic_save_npy
+from recsys.runs.pruning import cap_bytes, prune_cache, touch
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE_DIR = REPO / ".cache" / "projections"
@@ -96,6 +99,7 @@ def project(
         try:
             xy = np.load(path, allow_pickle=False)
             if xy.shape == (len(embeddings), 2):
+                touch(path)  # least recently used entries are evicted first
                 return xy
         except (OSError, ValueError):
             pass  # unreadable entry: recompute and overwrite
@@ -103,6 +107,7 @@ def project(
     xy = _pca(x) if config.method == "pca" else _umap(x, config)
     if use_cache:
         atomic_save_npy(path, xy)
+        prune_cache(path.parent, cap_bytes("projections"), keep=(path,))
     return xy
 
 

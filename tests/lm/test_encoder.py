@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -69,3 +71,19 @@ def test_packaged_minilm_offline_puts_similar_texts_closer(tmp_path, monkeypatch
     assert e.dim == 384
     assert v[0] @ v[1] > v[0] @ v[2] + 0.1
     assert enc.encode_items(["x"], cache_dir=tmp_path).shape == (1, 384)
+
+
+def test_cache_is_capped_and_evicts_the_least_recently_used(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    e = tiny_encoder(tmp_path, cache_dir=cache)
+    first, second = ["red apple", "green pear"], ["blue sky", "the sea"]
+    e.encode_cached(first)
+    e.encode_cached(second)
+    size = e.cache_path(first).stat().st_size
+    monkeypatch.setenv("LONGTAIL_EMBEDDING_CACHE_MB", str(2.5 * size / 2**20))  # two files fit
+    os.utime(e.cache_path(first), (1, 1))
+    os.utime(e.cache_path(second), (2, 2))
+    e.encode_cached(first)  # a hit: now the most recently used
+    e.encode_cached(["a robot", "a laser"])  # a third entry: the folder is over its cap
+    assert e.cache_path(first).exists() and not e.cache_path(second).exists()
+    assert len(list(cache.glob("*.npy"))) == 2

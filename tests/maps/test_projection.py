@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from recsys.maps import projection
@@ -69,3 +71,19 @@ def test_corrupt_cache_entry_is_recomputed(tmp_path):
     path.write_bytes(b"not a numpy file")
     xy = projection.project(x, cfg, cache_dir=tmp_path)
     np.testing.assert_array_equal(np.load(path, allow_pickle=False), xy)
+
+
+def test_cache_is_capped_and_evicts_the_least_recently_used(tmp_path, monkeypatch):
+    cfg = ProjectionConfig(method="pca")
+    a, b, c = clusters(20, seed=1), clusters(20, seed=2), clusters(20, seed=3)
+    projection.project(a, cfg, cache_dir=tmp_path)
+    projection.project(b, cfg, cache_dir=tmp_path)
+    path_a, path_b = (projection.cache_path(x, cfg, tmp_path) for x in (a, b))
+    size = path_a.stat().st_size
+    monkeypatch.setenv("LONGTAIL_PROJECTION_CACHE_MB", str(2.5 * size / 2**20))  # two files fit
+    os.utime(path_a, (1, 1))
+    os.utime(path_b, (2, 2))
+    projection.project(a, cfg, cache_dir=tmp_path)  # a hit: now the most recently used
+    projection.project(c, cfg, cache_dir=tmp_path)  # a third entry: over the cap
+    assert path_a.exists() and not path_b.exists()
+    assert projection.is_cached(c, cfg, tmp_path) and len(list(tmp_path.glob("*.npy"))) == 2

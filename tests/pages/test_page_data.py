@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages import common
 from tests.browser import assert_no_exception, screenshot
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -48,7 +49,8 @@ def test_broken_source_shows_error_not_exception(tmp_path):
     items.write_text("item_id,title\n2,x\n")
     at = run_app(data_source={"kind": "upload", "interactions": str(bad), "items": str(items)})
     assert not at.exception
-    assert any("events.csv: cannot find a user/item column" in e.value for e in at.error)
+    shown = common.md("events.csv: cannot find a user/item column")  # escaped, as displayed
+    assert any(shown in e.value for e in at.error)
 
 
 def test_typed_path_outside_data_folders_is_refused():

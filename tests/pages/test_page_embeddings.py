@@ -87,7 +87,7 @@ def test_with_run_side_by_side_and_summary(run_dir):
     at = run_page(run_dir, active_run="run-a")
     assert not at.exception
     heads = [m.value for m in at.markdown]
-    assert any("Base model" in h for h in heads) and any("Fine-tuned · run-a" in h for h in heads)
+    assert any("Base model" in h for h in heads) and any("Fine-tuned · run\\-a" in h for h in heads)
     summary = at.dataframe[0].value
     assert summary["group"].tolist() == ["tail", "cold"]
     assert summary["items"].sum() == 1600  # every non-head item: 80% of 2,000 under top 20%

@@ -81,7 +81,7 @@ def test_renders_a_failed_run_with_its_reason(tmp_path):
     (path / LOG).write_text(f"Traceback (most recent call last):\n{reason}\n")
     at = run_page(tmp_path / "runs")
     assert not at.exception
-    assert any("MemoryError: out of RAM for \\[item\\]\\(http" in e.value for e in at.error)
+    assert any(r"MemoryError\: out of RAM for \[item\]\(http" in e.value for e in at.error)
     assert at.dataframe[0].value["state"].tolist() == ["failed"]
 
 

@@ -60,6 +60,28 @@ def test_state_is_read_from_the_url():
     assert float(kpis(at)["APLT@10"]) >= 0.3  # the target share holds in every list
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("inf", 0.0), ("1e999", 0.0), ("-inf", 0.0), ("nan", 0.0), ("lots", 0.0), ("7", 1.0),
+     ("-3", 0.0), ("0.33", 0.35)],
+)  # fmt: skip
+def test_a_bad_boost_in_the_url_is_clamped_or_ignored(text, expected):
+    at = run_page(boost=text)
+    assert not at.exception and not at.error
+    assert at.slider(key="rec_boost").value == pytest.approx(expected)
+
+
+def test_the_user_goes_into_the_link_only_when_the_analyst_opts_in():
+    at = run_page()
+    assert "user" not in at.query_params and at.query_params["boost"] == "0"
+    at.checkbox(key="rec_user_in_link").check().run()
+    assert at.query_params["user"] == at.selectbox(key="rec_user").value
+    at.checkbox(key="rec_user_in_link").uncheck().run()
+    assert "user" not in at.query_params
+    shared = run_page(user="U0042")  # a link that names a user keeps naming it
+    assert shared.checkbox(key="rec_user_in_link").value and shared.query_params["user"] == "U0042"
+
+
 def test_random_user_comes_from_the_chosen_segment():
     at = run_page()
     at.selectbox(key="rec_activity").set_value("light").run()
