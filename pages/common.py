@@ -19,13 +19,15 @@ import os
 import re
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from pages import auth
-from recsys.data import popularity
+from recsys.data import popularity, tables
 from recsys.data.dataset import DataError, Dataset
 from recsys.data.movielens import is_movielens, load_movielens
 from recsys.data.sources import load_sample, load_table
+from recsys.data.validation import guess_text_columns
 from recsys.runs.atomic import atomic_write_bytes
 from recsys.runs.pruning import cap_bytes, prune_cache, touch
 
@@ -123,6 +125,27 @@ def save_upload(name: str, data: bytes, keep: tuple[Path, ...] = ()) -> Path:
         atomic_write_bytes(path, data)  # two sessions uploading the same file never collide
         prune_cache(UPLOAD_DIR, cap_bytes("uploads"), keep=(path, *keep))
     return path
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=600)
+def upload_columns(path: str) -> list[str]:
+    """An upload's column names from its header or Parquet schema, without reading its rows."""
+    return tables.read_columns(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=600)
+def text_columns_guess(path: str, item_column: str) -> list[str]:
+    """Text columns by name when the header has known ones; else read (capped) to judge values."""
+    names = tables.read_columns(path)
+    header = pd.DataFrame(columns=names).rename(columns={item_column: "item"})
+    guess = guess_text_columns(header)
+    if not guess:
+        try:
+            frame = tables.read_table(path).rename(columns={item_column: "item"})
+            guess = guess_text_columns(frame)
+        except DataError:
+            guess = ()
+    return [c for c in guess if c in names]
 
 
 @st.cache_resource(show_spinner="Loading data…", max_entries=4, ttl=DATASET_TTL_S)
@@ -225,9 +248,19 @@ def error_line(exc: BaseException, expected: tuple[type[BaseException], ...] = (
     ``expected``: further exception types whose message is ours (e.g. ``launch.Busy``).
     """
     if isinstance(exc, EXPECTED_ERRORS + expected) and str(exc):
-        return str(exc)
+        return without_server_paths(str(exc))
     log.error("unexpected error shown as one line", exc_info=exc)
     return f"unexpected {type(exc).__name__} (the details are in the server log)"
+
+
+def without_server_paths(text: str) -> str:
+    """A message with this server's folders cut out: uploads by their content name, the rest
+    relative to the checkout (``./runs/x``), so no browser learns where the app lives."""
+    for folder, short in ((UPLOAD_DIR, "upload "), (REPO, "."), (REPO.parent, ".."),
+                          (Path.home(), "~")):  # fmt: skip
+        text = text.replace(f"{folder}{os.sep}", short if short == "upload " else short + os.sep)
+        text = text.replace(str(folder), short.strip())
+    return text
 
 
 def show_error(prefix: str, exc: BaseException, where=st, expected=()) -> None:

@@ -10,8 +10,7 @@ import streamlit as st
 from pages import common
 from recsys.data import popularity
 from recsys.data.dataset import DataError
-from recsys.data.tables import read_table
-from recsys.data.validation import ALIASES, detect_columns, guess_text_columns
+from recsys.data.validation import ALIASES, detect_columns
 
 common.init_state()
 st.title("Data")
@@ -79,8 +78,8 @@ def upload_form() -> None:
     try:
         inter_path = common.save_upload(inter_file.name, inter_file.getvalue())
         items_path = common.save_upload(items_file.name, items_file.getvalue(), keep=(inter_path,))
-        inter_cols = list(read_table(inter_path).columns)
-        item_frame = read_table(items_path)
+        inter_cols = common.upload_columns(str(inter_path))
+        item_options = common.upload_columns(str(items_path))
     except Exception as exc:  # noqa: BLE001 - any unreadable upload is one line, not a crash
         common.show_error("Cannot read the uploaded files (expected schema above)", exc)
         return
@@ -92,16 +91,12 @@ def upload_form() -> None:
             options = ["(none)"] + inter_cols
             guess = detected.get(canon, "(none)")
             mapping[canon] = col.selectbox(canon, options, index=options.index(guess))
-        item_options = list(item_frame.columns)
-        item_guess = detect_columns(item_frame, ("item",)).get("item", item_options[0])
+        header = pd.DataFrame(columns=item_options)
+        item_guess = detect_columns(header, ("item",)).get("item", item_options[0])
         item_column = st.selectbox(
             "Item id column in the items file", item_options, index=item_options.index(item_guess)
         )
-        text_guess = [
-            c
-            for c in guess_text_columns(item_frame.rename(columns={item_column: "item"}))
-            if c in item_options
-        ]
+        text_guess = common.text_columns_guess(str(items_path), item_column)
         text_columns = st.multiselect(
             "Text columns for the language model", item_options, default=text_guess
         )

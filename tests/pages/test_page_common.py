@@ -2,6 +2,7 @@ import io
 import os
 
 import pandas as pd
+import pytest
 
 from pages import common
 from recsys.data.dataset import DataError
@@ -78,3 +79,33 @@ def test_uploads_are_capped_least_recently_used_first(tmp_path, monkeypatch):
     third = common.save_upload("c.parquet", b"c" * 1000, keep=(first,))
     assert first.exists() and third.exists() and not second.exists()
     assert third.suffix == ".parquet" and len(third.stem) == 32  # named by content hash
+
+
+def test_error_lines_name_no_server_folders():
+    upload = common.UPLOAD_DIR / "0123abcd.csv"
+    line = common.error_line(DataError(f"{upload}: cannot find a user column"))
+    assert line == "upload 0123abcd.csv: cannot find a user column"
+    line = common.error_line(OSError(f"[Errno 13] Permission denied: '{common.REPO}/runs/x'"))
+    assert line == "[Errno 13] Permission denied: './runs/x'"
+
+
+def test_upload_form_reads_columns_from_the_header_not_the_whole_file(tmp_path, monkeypatch):
+    import streamlit as st
+
+    from recsys.data import tables
+
+    st.cache_data.clear()
+    items = tmp_path / "items.csv"
+    items.write_text("sku,title,price\n" + "".join(f"s{i},t {i},{i}\n" for i in range(5000)))
+    monkeypatch.setattr(tables, "read_table", lambda *a, **k: pytest.fail("read every row"))
+    assert common.upload_columns(str(items)) == ["sku", "title", "price"]
+    assert common.text_columns_guess(str(items), "sku") == ["title"]  # known by its name
+
+
+def test_text_columns_are_judged_by_value_only_when_no_name_says(tmp_path):
+    import streamlit as st
+
+    st.cache_data.clear()
+    items = tmp_path / "items.csv"
+    items.write_text("sku,blurb,price\ns1,red chair,3\ns2,blue desk,4\n")
+    assert common.text_columns_guess(str(items), "sku") == ["blurb"]
