@@ -77,6 +77,19 @@ def assert_no_exception(page) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
+def wait_idle(page, timeout_ms: float = 120_000) -> None:
+    """Wait until the app's script is not running (``stApp``'s ``data-test-script-state``).
+
+    Only meaningful after a condition that proves the rerun in question has started or ended (a
+    new URL, a new text): right after an input the state may still read "notRunning".
+    """
+    page.wait_for_function(
+        """() => document.querySelector('[data-testid="stApp"]')
+             ?.getAttribute('data-test-script-state') === 'notRunning'""",
+        timeout=timeout_ms,
+    )
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.browser import assert_no_exception, screenshot
+from tests.browser import assert_no_exception, screenshot, wait_idle
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "recommendations.py")
 KPIS = ["Recall@10", "NDCG@10", "Tail recall@10", "APLT@10", "Coverage@10", "Gini@10", "Novelty@10"]
@@ -124,17 +124,23 @@ def test_browser_slider_moves_the_list(app_server, page):
 
     page.set_viewport_size({"width": 1400, "height": 2300})  # the whole page in one screenshot
     page.goto(f"{app_server}/recommendations?strategy=target&boost=0&user=U0001")  # a shared link
-    expect(page.get_by_text("Tail share · this list")).to_be_visible(timeout=120_000)
-    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    expect(page.get_by_text("Tail share · this list")).to_be_visible(timeout=180_000)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
     top_list = page.get_by_test_id("stDataFrame").nth(1).locator("table")
+    expect(top_list.locator("tbody tr")).to_have_count(10, timeout=60_000)  # the list is drawn
+    wait_idle(page)
     before = top_list.inner_text()
 
     slider = page.get_by_role("slider", name="Tail boost")
-    slider.focus()
-    for _ in range(6):  # 6 steps of 0.05: at least 3 of 10 items must be tail
+    for step in range(1, 7):  # 6 steps of 0.05: at least 3 of 10 items must be tail
+        # One step at a time, each rerun finished before the next key: a key pressed while a
+        # rerun is in flight can be overwritten by the value that rerun sends back.
         slider.press("ArrowRight")
+        expect(slider).to_have_attribute("aria-valuetext", f"{0.05 * step:.2f}", timeout=60_000)
+        boost = f"{round(0.05 * step, 2):g}".replace(".", r"\.")
+        expect(page).to_have_url(re.compile(rf"[?&]boost={boost}(&|$)"), timeout=120_000)
+        wait_idle(page)
     expect(slider).to_have_attribute("aria-valuetext", "0.30")
-    expect(top_list).not_to_have_text(before, timeout=60_000)
-    expect(page).to_have_url(re.compile(r"[?&]boost=0\.3(&|$)"))
+    expect(top_list).not_to_have_text(before, timeout=120_000)
     assert_no_exception(page)
     screenshot(page, "recommendations_page")
