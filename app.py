@@ -5,6 +5,7 @@ import streamlit as st
 from pages import auth, common
 
 st.set_page_config(page_title="Long-Tail Lab", page_icon=":material/insights:", layout="wide")
+common.leave_legacy_navigation(rerun=False)  # no pages/ file list, not even beside the gate
 auth.require_login()  # first: a shared dashboard shows nothing before the user logs in
 common.init_state()
 

@@ -186,25 +186,38 @@ def require_login() -> None:
     secrets = _app_secrets()
     problem = share_problem(secrets)
     if problem:
-        st.error(f"This dashboard is shared but cannot let anyone in: {problem}.")
-        st.stop()
+        _only_page(lambda: _refuse(problem))
     if uses_identity_provider(secrets):
-        _identity_gate(secrets)
-    else:
-        _password_gate(configured_password(secrets))
-
-
-def _identity_gate(secrets: Mapping[str, Any]) -> None:
-    if st.user.is_logged_in:
-        allowed = secrets.get("allowed_emails")
-        if not allowed or st.user.get("email") in allowed:
+        if st.user.is_logged_in and _allowed(secrets):
             return
+        _only_page(lambda: _identity_gate())
+    _only_page(lambda: _password_gate(configured_password(secrets)))
+
+
+def _only_page(gate: Callable[[], None]) -> None:
+    """Run ``gate`` as the app's only page, then stop: no page list, every page URL lands here."""
+    st.navigation(
+        [st.Page(gate, title="Log in", url_path="login", default=True)], position="hidden"
+    ).run()
+    st.stop()
+
+
+def _refuse(problem: str) -> None:
+    st.error(f"This dashboard is shared but cannot let anyone in: {problem}.")
+
+
+def _allowed(secrets: Mapping[str, Any]) -> bool:
+    allowed = secrets.get("allowed_emails")
+    return not allowed or st.user.get("email") in allowed
+
+
+def _identity_gate() -> None:
+    st.title("Long-Tail Lab")
+    if st.user.is_logged_in:  # but not on the allowed list
         st.error("This account may not use this dashboard. Log out and use another one.")
         st.button("Log out", on_click=st.logout)
-        st.stop()
-    st.title("Long-Tail Lab")
-    st.button("Log in", type="primary", on_click=st.login)
-    st.stop()
+    else:
+        st.button("Log in", type="primary", on_click=st.login)
 
 
 def _password_gate(password: str) -> None:

@@ -57,25 +57,28 @@ DEFAULTS = {
 
 
 def init_state() -> None:
-    _leave_legacy_navigation()
-    auth.require_login()  # app.py calls it first too; here it guards a page run on its own
+    leave_legacy_navigation()
+    auth.require_login()  # before any page renders, whether via app.py or a page URL
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
 
 
-def _leave_legacy_navigation() -> None:
+def leave_legacy_navigation(rerun: bool = True) -> None:
     """Make a first visit straight to a page URL go through ``app.py``'s navigation.
 
     Streamlit treats a folder named ``pages/`` beside the entry script as a legacy multipage app
     until ``st.navigation`` is first called in the process: a fresh server's first request for
     ``/embeddings`` would run that file alone, without ``app.py``. Switching the flag that
     ``st.navigation`` itself clears and rerunning lets ``app.py`` route the same URL.
+    ``app.py`` itself passes ``rerun=False``: it is already the script that routes, and a rerun
+    there would drop the input of that run (a submitted login form).
     """
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        if rerun:
+            st.rerun()
 
 
 def data_roots() -> list[Path]:

@@ -128,3 +128,40 @@ def test_limiter_is_per_session_and_global_with_growing_waits():
     assert lim.attempt("b", "secret", "secret") == "wait"  # three failures in all: everyone waits
     now[0] = 10.0
     assert lim.attempt("b", "secret", "secret") == "ok"
+
+
+@pytest.mark.browser
+def test_browser_shared_server_shows_the_gate_then_the_pages(browser, tmp_path, monkeypatch):
+    from playwright.sync_api import expect
+
+    from tests.browser import assert_no_exception, serve_app
+
+    monkeypatch.setenv(auth.SHARE_ENV, "1")
+    monkeypatch.setenv(auth.PASSWORD_ENV, PASSWORD)
+    with serve_app(tmp_path) as url:
+        pg = browser.new_page()
+        pg.goto(f"{url}/recommendations")  # a page URL, straight away: still the gate
+        field = pg.get_by_label("Password", exact=True)
+        expect(field).to_be_visible(timeout=60_000)
+        expect(pg.get_by_test_id("stSidebarNav")).to_have_count(0)  # no page list either
+        expect(pg.get_by_text("Tail share · this list")).to_have_count(0)
+        field.fill("not the password")
+        pg.get_by_role("button", name="Log in").click()
+        expect(pg.get_by_text("Wrong password.")).to_be_visible(timeout=60_000)
+        field.fill(PASSWORD)
+        pg.get_by_role("button", name="Log in").click()
+        expect(pg.get_by_test_id("stSidebarNav").get_by_text("Explore")).to_be_visible(
+            timeout=120_000
+        )
+        expect(pg.get_by_text(PASSWORD)).to_have_count(0)
+        assert_no_exception(pg)
+        pg.close()
+
+
+def test_an_identity_provider_is_used_only_where_streamlit_can_run_it():
+    from streamlit.auth_util import is_authlib_installed
+
+    secrets = {"auth": {"client_id": "x", "client_secret": "y"}}
+    assert auth.uses_identity_provider(secrets) and not auth.uses_identity_provider({})
+    problem = auth.share_problem(secrets, environ={})
+    assert (problem is None) if is_authlib_installed() else ("Authlib" in problem)
