@@ -34,7 +34,7 @@ from recsys.runs.pruning import cap_bytes, prune_cache, touch
 REPO = Path(__file__).resolve().parents[1]
 UPLOAD_DIR = REPO / ".cache" / "uploads"
 MAX_UPLOAD_MB = 200  # same as .streamlit/config.toml server.maxUploadSize
-DATASET_TTL_S = 3600  # a parsed dataset leaves memory an hour after its last load
+DATASET_TTL_S = 3600  # a parsed dataset (and what pages derive from it) leaves memory after an hour
 ERROR_LIMIT = 300  # characters of an error message shown on a page
 log = logging.getLogger(__name__)
 

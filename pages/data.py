@@ -117,7 +117,7 @@ def upload_form() -> None:
             }
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=16, ttl=common.DATASET_TTL_S)
 def popularity_tables(key: tuple, rule: str, value: float):
     data = common._load(key)
     counts = popularity.item_counts(data.interactions, data.items["item"].to_numpy())

@@ -52,7 +52,7 @@ st.caption(
 # --------------------------------------------------------------------------- cached loading
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8, ttl=common.DATASET_TTL_S)
 def catalogue(key: tuple, rule: str, value: float) -> pd.DataFrame:
     """One row per catalogue item, in catalogue order: ids, title, counts, group, band, text."""
     data = common._load(key)
@@ -75,6 +75,7 @@ def catalogue(key: tuple, rule: str, value: float) -> pd.DataFrame:
 @st.cache_resource(
     show_spinner="Encoding the catalogue with all-MiniLM-L6-v2 (once; ≈ 130 items/s on CPU)…",
     max_entries=4,
+    ttl=common.DATASET_TTL_S,
 )
 def base_space(key: tuple) -> tuple[np.ndarray, str]:
     """Base-model item vectors (from the encoder's disk cache when unchanged) and a fingerprint."""
@@ -85,7 +86,7 @@ def base_space(key: tuple) -> tuple[np.ndarray, str]:
     return vectors, projection.fingerprint(vectors)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4, ttl=common.DATASET_TTL_S)
 def run_space(path: str, mtime: float, item_ids: tuple) -> tuple[np.ndarray, str] | str:
     """A run's item vectors in catalogue order, or a message saying why they cannot be used."""
     loaded = RunFolder(path).load_item_embeddings()
@@ -101,13 +102,15 @@ def run_space(path: str, mtime: float, item_ids: tuple) -> tuple[np.ndarray, str
 
 
 @st.cache_resource(
-    show_spinner="Drawing the map (the first UMAP in a process compiles, ≈ 1 min)…", max_entries=32
+    show_spinner="Drawing the map (the first UMAP in a process compiles, ≈ 1 min)…",
+    max_entries=32,
+    ttl=common.DATASET_TTL_S,
 )
 def projected(fp: str, _vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
     return projection.project(_vectors, config)
 
 
-@st.cache_data(show_spinner="Comparing neighbourhoods…", max_entries=8)
+@st.cache_data(show_spinner="Comparing neighbourhoods…", max_entries=8, ttl=common.DATASET_TTL_S)
 def change_summary(fp_base: str, fp_run: str, _base, _run, groups: np.ndarray) -> pd.DataFrame:
     return neighbourhood_change(_base, _run, groups, NEIGHBOURS_K).summary()
 

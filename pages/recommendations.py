@@ -60,7 +60,7 @@ st.title("Recommendations")
 # --- cached work: fitted once per (data, tail definition, model) ---------------------------------
 
 
-@st.cache_resource(show_spinner="Preparing the split…", max_entries=4)
+@st.cache_resource(show_spinner="Preparing the split…", max_entries=4, ttl=common.DATASET_TTL_S)
 def prepared(source: tuple, rule: str, value: float):
     data = common._load(source)
     split = "temporal" if data.has_timestamps else "random"  # temporal needs timestamps
@@ -70,7 +70,9 @@ def prepared(source: tuple, rule: str, value: float):
 
 
 @st.cache_resource(
-    show_spinner="Fitting the model and caching 200 candidates per user…", max_entries=8
+    show_spinner="Fitting the model and caching 200 candidates per user…",
+    max_entries=8,
+    ttl=common.DATASET_TTL_S,
 )
 def candidates(
     source: tuple, rule: str, value: float, model: str, stamp: float = 0.0
@@ -84,7 +86,7 @@ def candidates(
     return rerank.build_candidates(scorer, stage.train, stage.counts, groups)
 
 
-@st.cache_data(show_spinner="Sweeping boost values…", max_entries=16)
+@st.cache_data(show_spinner="Sweeping boost values…", max_entries=16, ttl=common.DATASET_TTL_S)
 def tradeoff(
     source: tuple, rule: str, value: float, model: str, k: int, stamp: float = 0.0
 ) -> pd.DataFrame:
@@ -93,7 +95,7 @@ def tradeoff(
     return rerank.tradeoff(cands, experiment.tuning.holdout, k)
 
 
-@st.cache_resource(show_spinner="Item similarities…", max_entries=4)
+@st.cache_resource(show_spinner="Item similarities…", max_entries=4, ttl=common.DATASET_TTL_S)
 def similarities(source: tuple, rule: str, value: float, run: str | None, mtime: float) -> dict:
     """Item-item cosine, and embedding cosine from the active run (else TF-IDF text cosine)."""
     _, experiment, _ = prepared(source, rule, value)
@@ -118,7 +120,7 @@ def active_run() -> tuple[str | None, float]:
     return str(folder), (folder / EMBEDDINGS).stat().st_mtime
 
 
-@st.cache_data(max_entries=4)
+@st.cache_data(max_entries=4, ttl=common.DATASET_TTL_S)
 def user_table(source: tuple, rule: str, value: float) -> pd.DataFrame:
     _, experiment, groups = prepared(source, rule, value)
     table = segments.user_segments(experiment.tuning.train, groups)

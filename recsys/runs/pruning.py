@@ -76,7 +76,9 @@ def prune_cache(
     """
     folder = Path(folder)
     kept = {Path(p).resolve() for p in keep}
-    entries, total, removed = [], 0, []
+    entries: list[tuple[float, int, Path]] = []
+    removed: list[Path] = []
+    total = 0
     now = time.time()
     try:
         listing = list(folder.iterdir())

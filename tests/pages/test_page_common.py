@@ -109,3 +109,8 @@ def test_text_columns_are_judged_by_value_only_when_no_name_says(tmp_path):
     items = tmp_path / "items.csv"
     items.write_text("sku,blurb,price\ns1,red chair,3\ns2,blue desk,4\n")
     assert common.text_columns_guess(str(items), "sku") == ["blurb"]
+
+
+def test_parsed_datasets_are_few_and_expire():
+    info = common._load._info  # Streamlit's record of the cache's settings
+    assert info.max_entries <= 4 and info.ttl == common.DATASET_TTL_S
