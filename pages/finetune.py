@@ -218,7 +218,7 @@ def run_panel(run_id: str) -> None:
     label = "cancelling" if stopping else STATE_LABELS.get(polled.state, polled.state)
 
     st.subheader(f"Run {common.md(run_id, 80)}")
-    st.progress(progress.fraction, text=f"{label} · {progress.text}")
+    st.progress(progress.fraction, text=f"{common.md(label, 40)} · {progress.text}")
     if polled.state == "failed":
         st.error(f"Failed: {common.md(polled.message, common.ERROR_LIMIT)}")
     elif polled.state == "stopped":
