@@ -67,8 +67,16 @@ class Hybrid(Recommender):
         blend: Blend | None = None,
         lexical: float = 0.5,
         random_trials: int = RANDOM_TRIALS,
+        head_rule: popularity.Rule = "top_share",
+        head_value: float | None = 0.2,
     ) -> None:
-        """``blend`` fixes the :class:`~recsys.models.blend.Blend` instead of searching it."""
+        """``blend`` fixes the :class:`~recsys.models.blend.Blend` instead of searching it;
+        ``lm="run"`` with ``lm_params={"run_dir": DIR}`` reads a finished run's text tower
+        (:class:`~recsys.models.lm.RunTower`) instead of training one; ``head_rule`` and
+        ``head_value`` define the bands (:func:`recsys.data.popularity.head_mask`), as on the
+        Data page."""
+        popularity.head_mask(np.zeros(1), head_rule, head_value)  # refuses an unknown rule
+        self.head_rule, self.head_value = head_rule, head_value
         self.cf, self.lm, self.holdout, self.cold_share = cf, lm, holdout, cold_share
         self.lexical, self.random_trials = lexical, random_trials
         self.max_accuracy_loss = max_accuracy_loss
@@ -81,14 +89,19 @@ class Hybrid(Recommender):
         from recsys.models import make_model
 
         cf = make_model(self.cf, seed=self.seed, **self.cf_params).fit(data)
-        lm = make_model(self.lm, seed=self.seed, **self.lm_params).fit(data)
+        if self.lm == "run":
+            from recsys.models.lm import RunTower
+
+            lm: Recommender = RunTower(**self.lm_params).fit(data)
+        else:
+            lm = make_model(self.lm, seed=self.seed, **self.lm_params).fit(data)
         lexical = self.lexical and self.lm != "tfidf"  # TF-IDF twice would add nothing
         self.lexical_ = make_model("tfidf").fit(data) if lexical else None
         return cf, lm
 
     def _fit(self, data: TrainData) -> None:
         counts = np.asarray(self.train_.sum(axis=0)).ravel().astype(np.int64)
-        self.groups_ = popularity.groups(counts, "top_share", 0.2)
+        self.groups_ = popularity.groups(counts, self.head_rule, self.head_value)
         validation = data.extras.get("validation")
         if self.blend is not None:
             self.cf_, self.lm_ = self._components(data)
@@ -101,7 +114,7 @@ class Hybrid(Recommender):
             inner = TrainData(fit, data.item_text, data.item_ids, dict(data.extras))
             self.cf_, self.lm_ = self._components(inner)
             fit_counts = np.asarray(fit.sum(axis=0)).ravel().astype(np.int64)
-            self._tune(fit, held, popularity.groups(fit_counts, "top_share", 0.2))
+            self._tune(fit, held, popularity.groups(fit_counts, self.head_rule, self.head_value))
             self.cf_, self.lm_ = self._components(data)
         if self.blend is not None:
             self.blend_ = self.blend

@@ -51,3 +51,19 @@ def test_other_catalogues_and_unfinished_runs_are_refused(finished_run, tmp_path
         RunTower(tmp_path / "empty").fit(TrainData(toy_matrix(), TEXTS, ids))
     with pytest.raises(ValueError, match="item ids"):
         RunTower(path).fit(TrainData(toy_matrix(), TEXTS, None))
+
+
+def test_the_hybrid_reads_the_run_instead_of_training_and_takes_the_head_rule(finished_run):
+    from recsys.data import popularity
+    from recsys.models.hybrid import Hybrid
+
+    path, ids, result = finished_run
+    train = toy_matrix()
+    hybrid = Hybrid(lm="run", lm_params={"run_dir": path}, head_rule="threshold", head_value=3,
+                    random_trials=4).fit(TrainData(train, TEXTS, ids))  # fmt: skip
+    assert isinstance(hybrid.lm_, RunTower)
+    assert np.allclose(hybrid.lm_.score(np.arange(3)), result.score(train[:3]), atol=1e-5)
+    counts = np.asarray(train.sum(axis=0)).ravel().astype(np.int64)
+    assert (hybrid.groups_ == popularity.groups(counts, "threshold", 3)).all()
+    with pytest.raises(ValueError, match="head/tail rule"):
+        Hybrid(head_rule="biggest")  # type: ignore[arg-type]
