@@ -125,6 +125,24 @@ class TwoTower(nn.Module):
         """(B, D) mean of history item vectors -> (B, D) unit user vectors."""
         return F.normalize(self.user(history_mean), dim=-1)
 
+    def forward(
+        self, base: torch.Tensor, items: torch.Tensor, hist: torch.Tensor, counts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training batch: (B,) positive ``items`` of users with (B, I) sparse history rows
+        ``hist`` holding ``counts`` items each -> user vectors u (B, D), item vectors v (B, D)
+        and the whole catalogue's history vectors (I, D). A module call, so DDP syncs it."""
+        table = self.items(base, torch.arange(len(base), device=base.device))
+        # the target leaves its own history: the model must predict it, not copy it
+        summed = torch.sparse.mm(hist, table) - table[items]  # (B, D)
+        u = self.users(summed / (counts - 1).clamp(min=1)[:, None].float())
+        if self.text is not None:
+            with autocast(base.device):
+                text = self.text(items)  # (B, H) through the trainable LM layers
+            v = self.items(text.float(), items)
+        else:
+            v = table[items]
+        return u, v, table
+
     def trainable_state(self) -> dict[str, torch.Tensor]:
         prefixes = self.text.trainable_prefixes() if self.text is not None else []
         return {

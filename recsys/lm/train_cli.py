@@ -12,6 +12,11 @@ command again (``--fresh`` starts over instead). A folder holding another run (o
 or config) is not resumed: the command refuses, naming what differs, and writes nothing, unless
 ``--fresh``. The folder is locked from before ``config.json`` is written until the loop ends, so
 a second ``train`` on the same folder is refused at once.
+
+Several GPUs: ``torchrun --standalone --nproc_per_node N -m recsys train ...`` runs N processes
+(DDP, :mod:`recsys.lm.distributed`); ``--batch-size`` is per process, so a step sees N times as
+many pairs. Rank 0 alone locks and writes the run folder and prints progress; the others wait for
+it to take the lock (and fail with its reason when it cannot), then train their shards.
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
     p.add_argument("--threads", type=int, help="CPU threads (default $RECSYS_THREADS or 2)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ddp-backend", choices=["auto", "nccl", "gloo"], default=None,
+                   help="under torchrun: auto = nccl on CUDA, gloo on the CPU "
+                   "(default $RECSYS_DDP_BACKEND or auto)")  # fmt: skip
     p.add_argument("--fresh", action="store_true",
                    help="start over: remove the folder's earlier checkpoints, best model, metrics "
                    "and progress (needed to reuse a folder that holds another run)")  # fmt: skip
@@ -67,9 +75,16 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from recsys.lm import distributed
+
+    with distributed.session(args.ddp_backend, args.device) as ddp:  # None: one process
+        return _train(args, ddp)
+
+
+def _train(args: argparse.Namespace, ddp) -> int:
     from recsys.lm import checkpoints
     from recsys.lm.config import FinetuneConfig
-    from recsys.lm.finetune import finetune
+    from recsys.lm.finetune import finetune, run_fingerprint
 
     _check_model(args.model)
     dataset = _dataset(args)
@@ -87,35 +102,52 @@ def run_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_steps=args.max_steps,
     )
-    run = RunFolder(args.run_dir)
-    fingerprint = checkpoints.fingerprint(train, validation, index.item_ids, config)
-    run.path.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with run.lock():  # refused at once when another trainer runs here; held until the end
-        if args.fresh:
-            run.reset()
-        else:
-            checkpoints.check_resumable(run, fingerprint)  # before config.json is touched
-        # A launcher may have created the folder already: keep its keys, add ours.
-        earlier = run.read_config()
-        run.write_config(
-            {
-                **earlier,
-                **asdict(config),
-                "dataset": earlier.get("dataset") or dataset.name,
-                "users": index.n_users,
-                "items": index.n_items,
-                "train": int(train.nnz),
-                "validation": int(validation.nnz),
-                "fingerprint": fingerprint,
-            }
-        )
-        if run.read_status()["state"] in ("stopped", "finished", "failed"):
-            run.clear_stop()  # a STOP left by an earlier process must not cancel this one
-        result = finetune(train, dataset.item_text(), config, validation=validation, run=run,
-                          callback=_print_progress, should_stop=stop, item_ids=index.item_ids,
-                          resume=not args.fresh)  # fmt: skip
+    if ddp is not None and not ddp.leader:  # rank 0 holds the folder; this rank only trains
+        started = ddp.share()
+        if "error" in started:
+            raise ValueError(f"rank 0 could not start: {started['error']}")
+        finetune(train, dataset.item_text(), config, validation=validation, should_stop=stop,
+                 item_ids=index.item_ids, resume=not args.fresh)  # fmt: skip
+        return 0
+    run = RunFolder(args.run_dir)
+    fingerprint = run_fingerprint(train, validation, index.item_ids, config, ddp)
+    released = False
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+        with run.lock():  # refused at once when another trainer runs here; held until the end
+            if args.fresh:
+                run.reset()
+            else:
+                checkpoints.check_resumable(run, fingerprint)  # before config.json is touched
+            # A launcher may have created the folder already: keep its keys, add ours.
+            earlier = run.read_config()
+            run.write_config(
+                {
+                    **earlier,
+                    **asdict(config),
+                    "dataset": earlier.get("dataset") or dataset.name,
+                    "users": index.n_users,
+                    "items": index.n_items,
+                    "train": int(train.nnz),
+                    "validation": int(validation.nnz),
+                    "fingerprint": fingerprint,
+                    **({"processes": ddp.world_size} if ddp is not None else {}),
+                }
+            )
+            if run.read_status()["state"] in ("stopped", "finished", "failed"):
+                run.clear_stop()  # a STOP left by an earlier process must not cancel this one
+            if ddp is not None:
+                ddp.share({"ok": True})  # the folder is ours: the other ranks may start
+                released = True
+            result = finetune(train, dataset.item_text(), config, validation=validation,
+                              run=run, callback=_print_progress, should_stop=stop,
+                              item_ids=index.item_ids, resume=not args.fresh)  # fmt: skip
+    except BaseException as exc:
+        if ddp is not None and not released:  # tell the waiting ranks why, so none hangs
+            ddp.share({"error": " ".join(f"{type(exc).__name__}: {exc}".split())[:300]})
+        raise
     state = "stopped" if result.stopped else "finished"
     print(f"{state}: best epoch {result.best_epoch}; run folder {run.path}", file=sys.stderr)
     return 0
