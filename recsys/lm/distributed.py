@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,9 @@ from recsys.lm.encoder import pick_device
 
 BACKEND_ENV = "RECSYS_DDP_BACKEND"
 BACKENDS = ("auto", "nccl", "gloo")
+# The other ranks wait in a broadcast while rank 0 validates and checkpoints after each epoch:
+# allow that to take long on a big catalogue (nccl's default is 10 minutes).
+TIMEOUT = timedelta(minutes=60)
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ class _GatherRows(torch.autograd.Function):
         return torch.stack(out)  # (world, longest, ...)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)  # every rank's loss reached these rows
         return grad[ctx.rank, : ctx.n], None, None, None
@@ -169,7 +173,7 @@ def session(backend: str | None = None, device: str | None = None) -> Iterator[D
         raise ValueError("the nccl backend needs CUDA; use --ddp-backend gloo on the CPU")
     if target.type == "cuda":
         torch.cuda.set_device(target)
-    dist.init_process_group(backend=chosen)
+    dist.init_process_group(backend=chosen, timeout=TIMEOUT)
     try:
         found = Distributed.current()
         yield found

@@ -136,7 +136,7 @@ class _Trainer:
         self.base = torch.as_tensor(base).to(self.device)  # (I, H) history vectors
         self.model = TwoTower(self.base.shape[1], counts > 0, cfg, text).to(self.device)
         self.opt = self._optimizer()
-        self.net: torch.nn.Module = self.model  # what a step calls: the model, or DDP around it
+        self.net = self.model  # what a step calls: the model, or DDP around it
         coo = self.train.tocoo()
         self.pairs = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
         self.global_batch = cfg.batch_size * (self.dist.world_size if self.dist else 1)
