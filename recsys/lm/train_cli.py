@@ -2,9 +2,12 @@
 
 Data: ``--data sample|<MovieLens folder>`` or ``--interactions F --items F`` (with ``--column
 canon=name``, ``--item-column``, ``--text-column``). Positives are ``rating >= --threshold`` when
-there are ratings; each user's latest ``--validation-fraction`` of positives (random when there are
-no timestamps) is held out to pick the best epoch. The run folder layout is in
-:mod:`recsys.runs.folder`.
+there are ratings. Training sees only the evaluation protocol's *training minus validation*
+(:func:`recsys.evaluation.protocol.prepare`, temporal where there are timestamps, else random, with
+``--split-seed`` as the dashboard uses it), so the Recommendations page's validation KPIs and
+``evaluate``'s test figures are on data no part of the run saw. The best epoch is picked on an
+inner holdout carved from that training data the same way (``--validation-fraction``). The run
+folder layout is in :mod:`recsys.runs.folder`.
 
 Cancelling: ``touch <run-dir>/STOP`` or SIGTERM both ask the loop to stop before its next step; the
 folder is left consistent with ``state = "stopped"`` and the run can be resumed by running the same
@@ -51,7 +54,24 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     src.add_argument("--unknown-items", choices=["error", "drop", "keep"], default=None)
     src.add_argument("--duplicates", choices=["error", "drop"], default=None)
     src.add_argument("--threshold", type=float, default=4.0, help="ratings >= this are positive")
-    src.add_argument("--validation-fraction", type=float, default=0.1)
+    src.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.1,
+        help="share held out (per user) from the training data to pick the best epoch",
+    )
+    src.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="the protocol's test share, never trained on (default 0.2)",
+    )
+    src.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="seed of the protocol's split (default 0, as the dashboard)",
+    )
     p.add_argument("--run-dir", required=True, type=Path, help="run folder (created if absent)")
     p.add_argument("--regime", default="auto", help="auto | full | top-N | adapter")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
@@ -188,16 +208,25 @@ def _dataset(args: argparse.Namespace) -> Dataset:
 
 
 def _matrices(dataset: Dataset, args: argparse.Namespace):
-    from recsys.evaluation.split import random_holdout, temporal_holdout
+    """(train, epoch-selection holdout, index): the protocol's training minus validation, split."""
+    from recsys.evaluation.protocol import Protocol, prepare
+    from recsys.evaluation.split import SplitKind, random_holdout, temporal_holdout
 
-    positives = dataset.positives(args.threshold if dataset.has_ratings else None)
-    columns = [c for c in ("user", "item", "timestamp") if c in positives]
-    positives = positives[columns]
-    if "timestamp" in positives:
-        train, held = temporal_holdout(positives, args.validation_fraction)
+    kind: SplitKind = "temporal" if dataset.has_timestamps else "random"
+    protocol = Protocol(
+        split=kind,
+        test_fraction=args.test_fraction,
+        validation_fraction=args.validation_fraction,
+        threshold=args.threshold if dataset.has_ratings else None,
+        seed=args.split_seed,
+    )
+    experiment = prepare(dataset, protocol)
+    fit_train = experiment.split.fit_train
+    if kind == "temporal":
+        train, held = temporal_holdout(fit_train, args.validation_fraction)
     else:
-        train, held = random_holdout(positives, args.validation_fraction, args.seed)
-    index = dataset.index()
+        train, held = random_holdout(fit_train, args.validation_fraction, args.split_seed)
+    index = experiment.index
     return index.matrix(train), index.matrix(held), index
 
 

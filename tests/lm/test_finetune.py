@@ -166,3 +166,24 @@ def test_train_subcommand_writes_a_run_folder_and_resumes_after_stop(tmp_path):
     config = RunFolder(run_dir).read_config()
     assert config["dataset"] == "sample shop" and config["regime"] == "adapter"
     assert RunFolder(run_dir).load_item_embeddings()[0].shape[0] == config["items"]
+
+
+def test_train_never_sees_the_protocols_validation_or_test_pairs():
+    import argparse
+
+    from recsys.data.sources import load_sample
+    from recsys.evaluation.protocol import Protocol, prepare
+    from recsys.lm.train_cli import _matrices
+
+    data = load_sample()
+    args = argparse.Namespace(threshold=4.0, validation_fraction=0.1, test_fraction=0.2,
+                              split_seed=0)  # fmt: skip
+    train, held, index = _matrices(data, args)
+    exp = prepare(data, Protocol(split="temporal", seed=0))  # what the pages and evaluate use
+    assert list(index.item_ids) == list(exp.index.item_ids)
+    assert list(index.user_ids) == list(exp.index.user_ids)
+    for unseen in (exp.tuning.holdout, exp.final.holdout):
+        assert train.multiply(unseen).nnz == 0 and held.multiply(unseen).nnz == 0
+    # training + epoch holdout is exactly the protocol's training minus validation
+    assert ((train + held) != exp.tuning.train).nnz == 0
+    assert held.nnz > 0
