@@ -33,7 +33,7 @@ from recsys.data.sources import load_table
 from recsys.evaluation.protocol import DEFAULT_MODELS, evaluate, resolve
 from recsys.evaluation.split import SPLITS
 from recsys.lm.train_cli import add_train_parser
-from recsys.models import MODELS, TrainData, make_model
+from recsys.models import MODELS, TrainData, make_model, memory
 from recsys.models.base import exclude, top_k
 
 EXIT_USAGE = 2
@@ -101,6 +101,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--no-tune", action="store_true", help="use default hyper-parameters")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    add_memory_option(p)
     p.set_defaults(handler=run_evaluate)
     return p
 
@@ -170,6 +171,7 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "them as formulas (see --raw)",
     )
     p.add_argument("--raw", action="store_true", help="write ids exactly as they are (no ')")
+    add_memory_option(p)
     p.set_defaults(handler=run_recommend, model="ease")
     return p
 
@@ -205,6 +207,8 @@ def run_recommend(args: argparse.Namespace) -> int:
     positives = index.matrix(dataset.positives(args.threshold) if args.rating_col else seen)
     model = make_model(args.model, seed=args.seed, **dict(args.param))
     model.fit(TrainData(positives, dataset.item_text(), index.item_ids))
+    if hasattr(model, "describe"):
+        print(f"note: {model.describe()}", file=sys.stderr)
     recs = recommend_frame(model, index, positives, index.matrix(seen), args.k)
     if not args.raw:
         recs["user"], recs["item"] = defuse(recs["user"]), defuse(recs["item"])
@@ -216,9 +220,13 @@ def run_recommend(args: argparse.Namespace) -> int:
 
 
 def recommend_frame(
-    model, index: Index, history: sp.csr_matrix, seen: sp.csr_matrix, k: int, batch: int = 1024
+    model, index: Index, history: sp.csr_matrix, seen: sp.csr_matrix, k: int
 ) -> pd.DataFrame:
-    """Top-``k`` of every user as rows (user, item, rank, score); ``seen`` items never shown."""
+    """Top-``k`` of every user as rows (user, item, rank, score); ``seen`` items never shown.
+
+    Users go in batches sized from the catalogue and the memory budget (``model.batch_rows``).
+    """
+    batch = model.batch_rows()
     frames = []
     for start in range(0, index.n_users, batch):
         users = np.arange(start, min(start + batch, index.n_users))
@@ -237,6 +245,27 @@ def recommend_frame(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+# --- memory budget ------------------------------------------------------------------------------
+
+
+def add_memory_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--memory-budget",
+        type=parse_budget,
+        metavar="SIZE",
+        help=f"memory the models may use, e.g. 4G, 512M, 2.5GiB or bytes (default ${memory.ENV} "
+        f"or {100 * memory.DEFAULT_SHARE:.0f}%% of the available memory); a model that would need "
+        "more refuses before allocating and names one that fits",
+    )
+
+
+def parse_budget(text: str) -> memory.MemoryBudget:
+    try:
+        return memory.MemoryBudget.parse(text, "--memory-budget")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --- checks before the work ---------------------------------------------------------------------
@@ -386,7 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; expected failures become exit code 2 and one line on stderr."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with memory.using(getattr(args, "memory_budget", None)):
+            return args.handler(args)
     except (DataError, ValueError, OSError, KeyError, TypeError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE

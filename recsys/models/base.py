@@ -14,6 +14,8 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.models.memory import rows_per_batch
+
 
 @dataclass
 class TrainData:
@@ -42,6 +44,8 @@ class Recommender(ABC):
 
     name: str = "base"
     param_grid: ClassVar[dict[str, list]] = {}  # every registered model sets its own
+    # (B, I) float32 arrays one ``score`` call holds at its peak; sizes the user batches
+    score_arrays: ClassVar[int] = 3
 
     def fit(self, data: TrainData) -> Recommender:
         self.train_ = data.matrix.tocsr().astype(np.float32)
@@ -68,14 +72,29 @@ class Recommender(ABC):
         history: sp.csr_matrix | None = None,
         exclude_seen: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` item indices and scores, (B, k) each, best first."""
+        """Top-``k`` item indices and scores, (B, k) each, best first.
+
+        Users are scored in batches of :meth:`batch_rows` (the result does not depend on it).
+        """
         users = np.asarray(users, dtype=np.int64)
         if history is None:
             history = self.train_[users]
+        rows = self.batch_rows()
+        if len(users) > rows:
+            tops = [
+                self.recommend(users[s : s + rows], k, history[s : s + rows], exclude_seen)
+                for s in range(0, len(users), rows)
+            ]
+            return np.vstack([t[0] for t in tops]), np.vstack([t[1] for t in tops])
         scores = self.score(users, history)
         if exclude_seen:
             exclude(scores, history)
         return top_k(scores, k)
+
+    def batch_rows(self) -> int:
+        """Users per scoring batch within the memory budget: the model's ``score_arrays`` plus
+        the top-k's own (negated scores and int64 positions) per catalogue item."""
+        return rows_per_batch(self.train_.shape[1], 4, self.score_arrays + 3)
 
 
 def exclude(scores: np.ndarray, history: sp.csr_matrix) -> None:
