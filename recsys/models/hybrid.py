@@ -58,6 +58,7 @@ from recsys.models.blend_search import RANDOM_TRIALS, Trial, ascend, random_blen
 TUNE_SHARE = 0.5  # of the budget, for the held-out users' two (U, I) float32 z-score arrays
 MEASURE_ARRAYS = 12  # (B, I) float32-sized arrays of one blend_scores + top_k over a block
 MIN_TUNE_USERS = 50  # fewer held-out users than this cannot tell blends apart: refuse
+MAX_TUNE_CELLS = 8_000_000  # users x items measured per blend (~600 blends): bounds tuning time
 
 
 class Hybrid(Recommender):
@@ -80,8 +81,14 @@ class Hybrid(Recommender):
         blend: Blend | None = None,
         lexical: float = 0.5,
         random_trials: int = RANDOM_TRIALS,
+        max_tune_cells: int = MAX_TUNE_CELLS,
     ) -> None:
-        """``blend`` fixes the :class:`~recsys.models.blend.Blend` instead of searching it."""
+        """``blend`` fixes the :class:`~recsys.models.blend.Blend` instead of searching it;
+        ``max_tune_cells`` caps held-out users x items measured per blend (a seeded sample of
+        users beyond it, never fewer than :data:`MIN_TUNE_USERS`)."""
+        if max_tune_cells < 1:
+            raise ValueError(f"max_tune_cells must be >= 1, got {max_tune_cells}")
+        self.max_tune_cells = max_tune_cells
         self.cf, self.lm, self.holdout, self.cold_share = cf, lm, holdout, cold_share
         self.lexical, self.random_trials = lexical, random_trials
         self.max_accuracy_loss = max_accuracy_loss
@@ -161,23 +168,25 @@ class Hybrid(Recommender):
         return self.retune(self.max_accuracy_loss)
 
     def _tune_sample(self, users: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """``users``, or a seeded sorted sample of them whose two (B, I) z arrays fit
-        :data:`TUNE_SHARE` of the budget."""
-        room = int(TUNE_SHARE * memory.active().bytes // (8 * max(shape[1], 1)))
-        if len(users) > room:
+        """``users``, or a seeded sorted sample of them: at most ``max_tune_cells`` / I users
+        (at least :data:`MIN_TUNE_USERS`), whose two (B, I) z arrays fit :data:`TUNE_SHARE` of
+        the budget."""
+        n_items = max(shape[1], 1)
+        by_memory = int(TUNE_SHARE * memory.active().bytes // (8 * n_items))
+        if by_memory < min(MIN_TUNE_USERS, len(users)):
             memory.check(
                 "hybrid",
-                8 * shape[1] * min(MIN_TUNE_USERS, len(users)) * 2,  # / TUNE_SHARE
+                int(8 * n_items * min(MIN_TUNE_USERS, len(users)) / TUNE_SHARE),
                 f"{memory.size(*shape)} (tuning the blend on at least {MIN_TUNE_USERS} held-out "
                 "users' z-scores)",
                 "itemknn or als alone",
             )
-            rng = np.random.default_rng(self.seed + 2)
-            picked = np.sort(rng.choice(users, size=room, replace=False))
-            self.tune_users_ = (len(picked), len(users))
-            return picked
-        self.tune_users_ = (len(users), len(users))
-        return users
+        room = min(max(self.max_tune_cells // n_items, MIN_TUNE_USERS), by_memory)
+        self.tune_users_ = (min(room, len(users)), len(users))
+        if len(users) <= room:
+            return users
+        rng = np.random.default_rng(self.seed + 2)
+        return np.sort(rng.choice(users, size=room, replace=False))
 
     def _tune_scores(
         self, users: np.ndarray, train: sp.csr_matrix, groups: np.ndarray
@@ -202,7 +211,7 @@ class Hybrid(Recommender):
         if self.tune_users_ and self.tune_users_[0] < self.tune_users_[1]:
             line += (
                 f"; blend tuned on a seeded sample of {self.tune_users_[0]:,} of "
-                f"{self.tune_users_[1]:,} held-out users (memory budget)"
+                f"{self.tune_users_[1]:,} held-out users (max_tune_cells, memory budget)"
             )
         return line
 

@@ -107,18 +107,26 @@ class ItemKNN(Recommender):
     def _sparse_neighbours(
         self, xt: sp.csr_matrix, x: sp.csr_matrix, norms: np.ndarray, start: int, stop: int
     ) -> sp.csr_matrix:
-        dots = (xt[start:stop] @ x).tocoo()  # (b, I), co-occurrences only
-        row, col = dots.row, dots.col
+        dots = (xt[start:stop] @ x).tocsr()  # (b, I), co-occurrences only
+        dots.sort_indices()  # item order within each row: ties below go to the lower index
+        row = np.repeat(np.arange(stop - start, dtype=np.int32), np.diff(dots.indptr))
+        col = dots.indices
         denom = norms[start + row] * norms[col] + self.shrink
         sims = np.divide(dots.data, denom, out=np.zeros_like(dots.data), where=denom > 0)
         keep = (start + row != col) & (sims != 0)  # no self-similarity, no stored zeros
         row, col, sims = row[keep], col[keep], sims[keep]
-        order = np.lexsort((col, -sims, row))  # by row, then best first, ties by item index
-        row, col, sims = row[order], col[order], sims[order]
-        first = np.searchsorted(row, row, side="left")  # index of each row's first entry
-        top = np.arange(len(row)) - first < self.k
+        over = np.bincount(row, minlength=stop - start)[row] > self.k  # rows that need a cut
+        if over.any():
+            r, c, v = row[over], col[over], sims[over]
+            by_score = np.argsort(-v, kind="stable")  # best first, ties keep item order
+            order = by_score[np.argsort(r[by_score], kind="stable")]  # then grouped by row
+            r, c, v = r[order], c[order], v[order]
+            top = np.arange(len(r)) - np.searchsorted(r, r, side="left") < self.k
+            row = np.concatenate([row[~over], r[top]])
+            col = np.concatenate([col[~over], c[top]])
+            sims = np.concatenate([sims[~over], v[top]])
         shape = (stop - start, x.shape[1])
-        return sp.csr_matrix((sims[top], (row[top], col[top])), shape=shape)
+        return sp.csr_matrix((sims, (row, col)), shape=shape)
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         return (history @ self.sim_).toarray()  # (B, I)
