@@ -130,6 +130,8 @@ class Hybrid(Recommender):
             self.cf_, self.lm_ = self._components(inner)
             fit_counts = np.asarray(fit.sum(axis=0)).ravel().astype(np.int64)
             self._tune(fit, held, popularity.groups(fit_counts, "top_share", 0.2))
+            del self.cf_, self.lm_  # the inner components' memory is free before the refit
+            self.lexical_ = None
             self.cf_, self.lm_ = self._components(data)
         if self.blend is not None:
             self.blend_ = self.blend
