@@ -26,11 +26,13 @@ ascent alone, from the collaborative blend, stalled on ml-latest-small in a corn
 cold band few slots.)
 
 The collaborative part is picked by size when ``cf="auto"`` (the default; see
-:func:`pick_collaborative`): EASE while its cheaper route (the (I, I) or the (U, U) inverse) fits
-the memory budget, else ItemKNN on sparse co-occurrence, else ALS; :meth:`Hybrid.describe` names it.
+:func:`pick_collaborative`): EASE while its (I, I) route fits the memory budget (it may still
+take the smaller (U, U) dual route), else ItemKNN on sparse co-occurrence, else ALS;
+:meth:`Hybrid.describe` names it.
 Tuning scores the held-out users in blocks sized from the catalogue and the budget (the numbers do
-not depend on the block size); when their z-scores cannot all be kept within
-:data:`TUNE_SHARE` of the budget, a seeded sample of them is tuned on, and ``describe`` says so.
+not depend on the block size); past ``max_tune_cells`` users x items per blend (a time bound) or
+when their z-scores cannot all be kept within :data:`TUNE_SHARE` of the budget, a seeded sample
+of them is tuned on, and ``describe`` says so.
 
 Validation: ``TrainData.extras["validation"]`` when the protocol gives one (components fitted on the
 training matrix are then scored on it directly); otherwise a seeded random ``holdout`` share of each
@@ -115,7 +117,7 @@ class Hybrid(Recommender):
         if self.cf == "auto":
             self.cf_name_, self.cf_reason_ = pick_collaborative(self.train_, self.cf_params)
         else:
-            self.cf_name_, self.cf_reason_ = self.cf, "chosen with cf="
+            self.cf_name_, self.cf_reason_ = self.cf, f"given as cf={self.cf!r}"
         self.tune_users_: tuple[int, int] | None = None  # (tuned on, held out)
         validation = data.extras.get("validation")
         if self.blend is not None:
@@ -304,10 +306,12 @@ class Hybrid(Recommender):
 
 def pick_collaborative(matrix: sp.csr_matrix, params: dict | None = None) -> tuple[str, str]:
     """(model name, why) of the collaborative part that fits the memory budget on ``matrix``:
-    EASE while its cheaper route fits, else ItemKNN (sparse co-occurrence), else ALS.
+    EASE while its items x items route fits (24 I^2 bytes; it may still take the smaller dual
+    route), else ItemKNN (sparse co-occurrence), else ALS. The rule rests on the catalogue, not
+    on the user count, which grows: a shop's 20k users x 50k items gets ItemKNN, not a
+    20k x 20k dual inverse.
 
-    ``params`` (the hybrid's ``cf_params``) are passed to each candidate's constructor where it
-    takes them; a candidate that rejects them is skipped.
+    ``params`` (the hybrid's ``cf_params``) go to each candidate whose constructor takes them.
     """
     from recsys.models.als import ALS
     from recsys.models.ease import pick_route, route_bytes
@@ -315,13 +319,12 @@ def pick_collaborative(matrix: sp.csr_matrix, params: dict | None = None) -> tup
 
     n_users, n_items = matrix.shape
     budget = memory.active()
-    try:
-        route = pick_route(n_users, n_items, "auto", budget)
-        return "ease", f"its {route} route fits the {budget} memory budget"
-    except memory.MemoryBudgetError:
-        pass
-    ease_need = min(route_bytes(n_users, n_items).values())
-    why = f"EASE would need {memory.human(ease_need)}, over the {budget} memory budget"
+    need = route_bytes(n_users, n_items)["primal"]  # the items x items route, whatever U is
+    if memory.fits(need, budget):
+        route = pick_route(n_users, n_items, "auto", budget)  # never more than the primal
+        fits = f"its items x items {memory.human(need)} fits the {budget} memory budget"
+        return "ease", f"{fits}; {route} route"
+    why = f"EASE would need {memory.human(need)}, over the {budget} memory budget"
     knn = ItemKNN(**_taken(ItemKNN, params))
     if memory.fits(knn.fit_bytes(matrix), budget):
         return "itemknn", why + "; sparse co-occurrence fits"

@@ -264,5 +264,5 @@ def test_recommend_hybrid_names_its_collaborative_part(tmp_path, capsys):
             "lm=tfidf", "--param", "random_trials=5", "--memory-budget", "20M"]  # fmt: skip
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert "note: hybrid: collaborative part itemknn (EASE would need 22.9 MiB" in err
+    assert "note: hybrid: collaborative part itemknn (EASE would need 91.6 MiB" in err
     assert len(out.read_text().splitlines()) == 1 + 5 * 1000
