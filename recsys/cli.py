@@ -34,7 +34,7 @@ from recsys.data.sources import load_table
 from recsys.evaluation.protocol import DEFAULT_MODELS, evaluate, resolve
 from recsys.evaluation.split import SPLITS
 from recsys.lm.train_cli import add_train_parser
-from recsys.models import MODELS, TrainData, make_model
+from recsys.models import MODELS, TrainData, make_model, memory
 from recsys.models.base import exclude, restrict, top_k
 from recsys.models.scope import SCOPE_HELP, SCOPES, CandidateScope, check_model
 from recsys.report.cli import add_report_parser
@@ -134,6 +134,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--no-tune", action="store_true", help="use default hyper-parameters")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     add_scope_options(p)
+    add_memory_option(p)
     p.set_defaults(handler=run_evaluate)
     return p
 
@@ -208,6 +209,7 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     )
     p.add_argument("--raw", action="store_true", help="write ids exactly as they are (no ')")
     add_scope_options(p)
+    add_memory_option(p)
     p.set_defaults(handler=run_recommend, model="ease")
     return p
 
@@ -250,6 +252,8 @@ def run_recommend(args: argparse.Namespace) -> int:
     warn_unreadable([args.model], dict(args.param), dataset.item_text())
     model = make_model(args.model, seed=args.seed, **dict(args.param))
     model.fit(TrainData(positives, dataset.item_text(), index.item_ids))
+    if hasattr(model, "describe"):
+        print(f"note: {model.describe()}", file=sys.stderr)
     recs = recommend_frame(model, index, positives, seen_matrix, args.k, candidates=mask)
     if not args.raw:
         recs["user"], recs["item"] = defuse(recs["user"]), defuse(recs["item"])
@@ -266,11 +270,14 @@ def recommend_frame(
     history: sp.csr_matrix,
     seen: sp.csr_matrix,
     k: int,
-    batch: int = 1024,
     candidates: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Top-``k`` of every user as rows (user, item, rank, score); ``seen`` items never shown,
-    and only ``candidates`` items (an (I,) bool mask) when given."""
+    and only ``candidates`` items (an (I,) bool mask) when given.
+
+    Users go in batches sized from the catalogue and the memory budget (``model.batch_rows``).
+    """
+    batch = model.batch_rows()
     frames = []
     for start in range(0, index.n_users, batch):
         users = np.arange(start, min(start + batch, index.n_users))
@@ -293,6 +300,27 @@ def recommend_frame(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+# --- memory budget ------------------------------------------------------------------------------
+
+
+def add_memory_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--memory-budget",
+        type=parse_budget,
+        metavar="SIZE",
+        help=f"memory the models may use, e.g. 4G, 512M, 2.5GiB or bytes (default ${memory.ENV} "
+        f"or {100 * memory.DEFAULT_SHARE:.0f}%% of the available memory); a model that would need "
+        "more refuses before allocating and names one that fits",
+    )
+
+
+def parse_budget(text: str) -> memory.MemoryBudget:
+    try:
+        return memory.MemoryBudget.parse(text, "--memory-budget")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --- checks before the work ---------------------------------------------------------------------
@@ -462,7 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; expected failures become exit code 2 and one line on stderr."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with memory.using(getattr(args, "memory_budget", None)):
+            return args.handler(args)
     except (DataError, ValueError, OSError, KeyError, TypeError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE

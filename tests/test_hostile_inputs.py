@@ -324,6 +324,20 @@ CLI_CASES = [
         2,
         ["nope.csv", "file not found"],
     ),
+    (
+        "H28 memory budget below EASE's need",
+        SHOP,
+        rec("--memory-budget", "500"),
+        2,
+        ["model 'ease'", "6 users x 8 items", "over the memory budget of 500 B", "itemknn or als"],
+    ),
+    (
+        "H29 evaluate memory budget below EASE's need",
+        movielens(),
+        swap(ev("--memory-budget", "1K"), "mostpop", "ease"),
+        2,
+        ["model 'ease'", "12 users x", "1.0 KiB", "itemknn or als"],
+    ),
 ]
 
 

@@ -13,7 +13,11 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.models import memory
 from recsys.models.base import Recommender, TrainData
+
+FACTOR_BYTES = 8  # per factor cell: float32 user and item factors, and implicit's working copy
+NNZ_BYTES = 24  # per positive: the float32 CSR matrix and its transpose (values + indices)
 
 
 class ALS(Recommender):
@@ -45,6 +49,13 @@ class ALS(Recommender):
         self.iterations, self.seed, self.threads = iterations, seed, threads
 
     def _fit(self, data: TrainData) -> None:
+        n_users, n_items = self.train_.shape
+        memory.check(
+            "als",
+            self.fit_bytes(self.train_),
+            f"{memory.size(n_users, n_items)} ({self.factors} factors)",
+            "als with fewer factors (--param factors=...) or mostpop",
+        )
         # Imported here: implicit takes ~1 s to import and only this model needs it.
         from implicit.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
@@ -61,6 +72,10 @@ class ALS(Recommender):
                 use_gpu=False,
             )
             self.model_.fit(self.train_, show_progress=False)
+
+    def fit_bytes(self, x: sp.csr_matrix) -> int:
+        """Peak bytes of a fit on the (U, I) matrix ``x``: factors and the matrix's copies."""
+        return FACTOR_BYTES * self.factors * (x.shape[0] + x.shape[1]) + NNZ_BYTES * x.nnz
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         items = self.model_.item_factors  # (I, F)

@@ -15,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.models.memory import rows_per_batch
 from recsys.models.scope import CandidateScope, cold_refusal
 
 
@@ -48,6 +49,8 @@ class Recommender(ABC):
     # True when the model ranks items with no training interaction by something they have (text);
     # False refuses lists of new items only, where all its scores would tie.
     scores_cold_items: ClassVar[bool] = False
+    # (B, I) float32 arrays one ``score`` call holds at its peak; sizes the user batches
+    score_arrays: ClassVar[int] = 3
 
     def fit(self, data: TrainData) -> Recommender:
         self.train_ = data.matrix.tocsr().astype(np.float32)
@@ -81,15 +84,25 @@ class Recommender(ABC):
         ``candidates``: an (I,) bool mask of the items a list may hold, or a
         :class:`~recsys.models.scope.CandidateScope` scope resolved on the training matrix; the
         other items never appear (a row with fewer candidates than ``k`` ends in -inf slots).
+        Users are scored in batches of :meth:`batch_rows` (the result does not depend on it).
         """
         users = np.asarray(users, dtype=np.int64)
         if history is None:
             history = self.train_[users]
+        if isinstance(candidates, CandidateScope):
+            candidates = candidates.mask(self.train_)
+        rows = self.batch_rows()
+        if len(users) > rows:
+            tops = [
+                self.recommend(
+                    users[s : s + rows], k, history[s : s + rows], exclude_seen, candidates
+                )  # fmt: skip
+                for s in range(0, len(users), rows)
+            ]
+            return np.vstack([t[0] for t in tops]), np.vstack([t[1] for t in tops])
         if candidates is None:
             scores = self.score(users, history)
         else:
-            if isinstance(candidates, CandidateScope):
-                candidates = candidates.mask(self.train_)
             scores = self.score_candidates(users, history, candidates)
         if exclude_seen:
             exclude(scores, history)
@@ -118,6 +131,11 @@ class Recommender(ABC):
             if not counts[candidates].any():
                 raise ValueError(cold_refusal(self.name))
         return self.score(users, history)
+
+    def batch_rows(self) -> int:
+        """Users per scoring batch within the memory budget: the model's ``score_arrays`` plus
+        the top-k's own (negated scores and int64 positions) per catalogue item."""
+        return rows_per_batch(self.train_.shape[1], 4, self.score_arrays + 3)
 
 
 def exclude(scores: np.ndarray, history: sp.csr_matrix) -> None:

@@ -25,6 +25,15 @@ on the inner holdout, take every long-tail slot; a geometric mean still starved 
 ascent alone, from the collaborative blend, stalled on ml-latest-small in a corner that gave the
 cold band few slots.)
 
+The collaborative part is picked by size when ``cf="auto"`` (the default; see
+:func:`pick_collaborative`): EASE while its (I, I) route fits the memory budget (it may still
+take the smaller (U, U) dual route), else ItemKNN on sparse co-occurrence, else ALS;
+:meth:`Hybrid.describe` names it.
+Tuning scores the held-out users in blocks sized from the catalogue and the budget (the numbers do
+not depend on the block size); past ``max_tune_cells`` users x items per blend (a time bound) or
+when their z-scores cannot all be kept within :data:`TUNE_SHARE` of the budget, a seeded sample
+of them is tuned on, and ``describe`` says so.
+
 Validation: ``TrainData.extras["validation"]`` when the protocol gives one (components fitted on the
 training matrix are then scored on it directly); otherwise a seeded random ``holdout`` share of each
 user's positives, plus every positive of a seeded ``cold_share`` of the rarest items (<= 2
@@ -34,6 +43,7 @@ both components are refitted on all.
 
 from __future__ import annotations
 
+import inspect
 from typing import ClassVar, cast
 
 import numpy as np
@@ -42,21 +52,28 @@ import scipy.sparse as sp
 from recsys.data import popularity
 from recsys.evaluation import metrics
 from recsys.evaluation.metrics import COLD, HEAD
+from recsys.models import memory
 from recsys.models.base import Recommender, TrainData, exclude, standardise, top_k
 from recsys.models.blend import Blend, blend_scores, offsets, user_features
 from recsys.models.blend_search import RANDOM_TRIALS, Trial, ascend, random_blend
 
+TUNE_SHARE = 0.5  # of the budget, for the held-out users' two (U, I) float32 z-score arrays
+MEASURE_ARRAYS = 12  # (B, I) float32-sized arrays of one blend_scores + top_k over a block
+MIN_TUNE_USERS = 50  # fewer held-out users than this cannot tell blends apart: refuse
+MAX_TUNE_CELLS = 8_000_000  # users x items measured per blend (~600 blends): bounds tuning time
+
 
 class Hybrid(Recommender):
-    """EASE/ItemKNN + LM, blended per popularity band on validation (module docstring)."""
+    """EASE/ItemKNN/ALS + LM, blended per popularity band on validation (module docstring)."""
 
     name = "hybrid"
     scores_cold_items = True
     param_grid: ClassVar[dict[str, list]] = {}
+    score_arrays: ClassVar[int] = 12  # components' scores, z's, text parts, offsets, blend
 
     def __init__(
         self,
-        cf: str = "ease",
+        cf: str = "auto",
         lm: str = "lm",
         max_accuracy_loss: float = 0.08,
         holdout: float = 0.1,
@@ -67,15 +84,21 @@ class Hybrid(Recommender):
         blend: Blend | None = None,
         lexical: float = 0.5,
         random_trials: int = RANDOM_TRIALS,
+        max_tune_cells: int = MAX_TUNE_CELLS,
         head_rule: popularity.Rule = "top_share",
         head_value: float | None = 0.2,
     ) -> None:
         """``blend`` fixes the :class:`~recsys.models.blend.Blend` instead of searching it;
-        ``lm="run"`` with ``lm_params={"run_dir": DIR}`` reads a finished run's text tower
+        ``max_tune_cells`` caps held-out users x items measured per blend (a seeded sample of
+        users beyond it, never fewer than :data:`MIN_TUNE_USERS`); ``lm="run"`` with
+        ``lm_params={"run_dir": DIR}`` reads a finished run's text tower
         (:class:`~recsys.models.lm.RunTower`) instead of training one; ``head_rule`` and
         ``head_value`` define the bands (:func:`recsys.data.popularity.head_mask`), as on the
         Data page."""
+        if max_tune_cells < 1:
+            raise ValueError(f"max_tune_cells must be >= 1, got {max_tune_cells}")
         popularity.head_mask(np.zeros(1), head_rule, head_value)  # refuses an unknown rule
+        self.max_tune_cells = max_tune_cells
         self.head_rule, self.head_value = head_rule, head_value
         self.cf, self.lm, self.holdout, self.cold_share = cf, lm, holdout, cold_share
         self.lexical, self.random_trials = lexical, random_trials
@@ -86,9 +109,12 @@ class Hybrid(Recommender):
 
     # -- fitting ------------------------------------------------------------------------------
     def _components(self, data: TrainData):
-        from recsys.models import make_model
+        from recsys.models import MODELS, make_model
 
-        cf = make_model(self.cf, seed=self.seed, **self.cf_params).fit(data)
+        params = self.cf_params
+        if self.cf == "auto":  # parameters meant for EASE do not go to a fallback
+            params = _taken(MODELS[self.cf_name_], params)
+        cf = make_model(self.cf_name_, seed=self.seed, **params).fit(data)
         if self.lm == "run":
             from recsys.models.lm import RunTower
 
@@ -102,6 +128,11 @@ class Hybrid(Recommender):
     def _fit(self, data: TrainData) -> None:
         counts = np.asarray(self.train_.sum(axis=0)).ravel().astype(np.int64)
         self.groups_ = popularity.groups(counts, self.head_rule, self.head_value)
+        if self.cf == "auto":
+            self.cf_name_, self.cf_reason_ = pick_collaborative(self.train_, self.cf_params)
+        else:
+            self.cf_name_, self.cf_reason_ = self.cf, f"given as cf={self.cf!r}"
+        self.tune_users_: tuple[int, int] | None = None  # (tuned on, held out)
         validation = data.extras.get("validation")
         if self.blend is not None:
             self.cf_, self.lm_ = self._components(data)
@@ -115,24 +146,31 @@ class Hybrid(Recommender):
             self.cf_, self.lm_ = self._components(inner)
             fit_counts = np.asarray(fit.sum(axis=0)).ravel().astype(np.int64)
             self._tune(fit, held, popularity.groups(fit_counts, self.head_rule, self.head_value))
+            del self.cf_, self.lm_  # the inner components' memory is free before the refit
+            self.lexical_ = None
             self.cf_, self.lm_ = self._components(data)
         if self.blend is not None:
             self.blend_ = self.blend
 
     def _tune(self, train: sp.csr_matrix, held: sp.csr_matrix, groups: np.ndarray) -> list[Trial]:
-        """Score ``held``'s users once, then search the blend; returns the trials."""
-        users = np.flatnonzero(np.diff(held.indptr))
-        z_cf, z_lm = self._z_scores(users, train[users], groups)
-        exclude(z_cf, train[users])  # -inf propagates through the blend: seen items stay out
+        """Score ``held``'s users once (in blocks), then search the blend; returns the trials."""
+        users = self._tune_sample(np.flatnonzero(np.diff(held.indptr)), train.shape)
+        z_cf, z_lm = self._tune_scores(users, train, groups)
         counts = np.asarray(train.sum(axis=0)).ravel()
         raw = user_features(train[users], groups)
         std = raw.std(axis=0)
         self.user_stats_ = (raw.mean(axis=0), np.where(std > 1e-4, std, 1.0))  # flat: no slope
         features = self._standard_features(raw)
         target, k = held[users], min(20, len(groups))
+        rows = memory.rows_per_batch(len(groups), 4, MEASURE_ARRAYS)
+        blocks = [slice(s, s + rows) for s in range(0, len(users), rows)]
+        self.tune_blocks_ = len(blocks)
 
         def measure(blend: Blend) -> tuple[float, float]:
-            top, _ = top_k(blend_scores(z_cf, z_lm, groups, blend, features), k)
+            top = np.vstack(
+                [top_k(blend_scores(z_cf[b], z_lm[b], groups, blend, features[b]), k)[0]
+                 for b in blocks]
+            )  # fmt: skip
             m = metrics.evaluate_topk(top, target, counts, groups, (k,))
             bands = metrics.evaluate_by_band(top, target, counts, groups, (k,))
             # bands without held-out items (NaN) are left out; none measured: no long-tail gain
@@ -146,6 +184,54 @@ class Hybrid(Recommender):
         blends = [random_blend(rng) for _ in range(self.random_trials)]  # all draws, then measures
         self.random_trials_ = [Trial(b, *measure(b)) for b in blends]
         return self.retune(self.max_accuracy_loss)
+
+    def _tune_sample(self, users: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """``users``, or a seeded sorted sample of them: at most ``max_tune_cells`` / I users
+        (at least :data:`MIN_TUNE_USERS`), whose two (B, I) z arrays fit :data:`TUNE_SHARE` of
+        the budget."""
+        n_items = max(shape[1], 1)
+        by_memory = int(TUNE_SHARE * memory.active().bytes // (8 * n_items))
+        if by_memory < min(MIN_TUNE_USERS, len(users)):
+            memory.check(
+                "hybrid",
+                int(8 * n_items * min(MIN_TUNE_USERS, len(users)) / TUNE_SHARE),
+                f"{memory.size(*shape)} (tuning the blend on at least {MIN_TUNE_USERS} held-out "
+                "users' z-scores)",
+                "itemknn or als alone",
+            )
+        room = min(max(self.max_tune_cells // n_items, MIN_TUNE_USERS), by_memory)
+        self.tune_users_ = (min(room, len(users)), len(users))
+        if len(users) <= room:
+            return users
+        rng = np.random.default_rng(self.seed + 2)
+        return np.sort(rng.choice(users, size=room, replace=False))
+
+    def _tune_scores(
+        self, users: np.ndarray, train: sp.csr_matrix, groups: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(B, I) z_cf (seen items -inf) and z_text of ``users``, scored in blocks of users."""
+        n_items = train.shape[1]
+        z_cf = np.empty((len(users), n_items), dtype=np.float32)
+        z_lm = np.empty((len(users), n_items), dtype=np.float32)
+        rows = self.batch_rows()
+        for start in range(0, len(users), rows):
+            block = users[start : start + rows]
+            stop = start + len(block)
+            z_cf[start:stop], z_lm[start:stop] = self._z_scores(block, train[block], groups)
+        exclude(z_cf, train[users])  # -inf propagates through the blend: seen items stay out
+        return z_cf, z_lm
+
+    def describe(self) -> str:
+        """One line: which collaborative and text parts were used, and on how many users tuned."""
+        line = (
+            f"hybrid: collaborative part {self.cf_name_} ({self.cf_reason_}), text part {self.lm}"
+        )
+        if self.tune_users_ and self.tune_users_[0] < self.tune_users_[1]:
+            line += (
+                f"; blend tuned on a seeded sample of {self.tune_users_[0]:,} of "
+                f"{self.tune_users_[1]:,} held-out users (max_tune_cells, memory budget)"
+            )
+        return line
 
     def retune(self, max_accuracy_loss: float) -> list[Trial]:
         """Search the blend again for another ``max_accuracy_loss`` (no refit); sets ``blend_``.
@@ -236,6 +322,46 @@ class Hybrid(Recommender):
         if np.all(self.groups_[np.asarray(candidates, dtype=bool)] == COLD):
             return cast(np.ndarray, sum(self._text_parts(users, history, self.groups_)))
         return super().score_candidates(users, history, candidates)
+
+
+def pick_collaborative(matrix: sp.csr_matrix, params: dict | None = None) -> tuple[str, str]:
+    """(model name, why) of the collaborative part that fits the memory budget on ``matrix``:
+    EASE while its items x items route fits (24 I^2 bytes; it may still take the smaller dual
+    route), else ItemKNN (sparse co-occurrence), else ALS. The rule rests on the catalogue, not
+    on the user count, which grows: a shop's 20k users x 50k items gets ItemKNN, not a
+    20k x 20k dual inverse.
+
+    ``params`` (the hybrid's ``cf_params``) go to each candidate whose constructor takes them.
+    """
+    from recsys.models.als import ALS
+    from recsys.models.ease import pick_route, route_bytes
+    from recsys.models.itemknn import ItemKNN
+
+    n_users, n_items = matrix.shape
+    budget = memory.active()
+    need = route_bytes(n_users, n_items)["primal"]  # the items x items route, whatever U is
+    if memory.fits(need, budget):
+        route = pick_route(n_users, n_items, "auto", budget)  # never more than the primal
+        fits = f"its items x items {memory.human(need)} fits the {budget} memory budget"
+        return "ease", f"{fits}; {route} route"
+    why = f"EASE would need {memory.human(need)}, over the {budget} memory budget"
+    knn = ItemKNN(**_taken(ItemKNN, params))
+    if memory.fits(knn.fit_bytes(matrix), budget):
+        return "itemknn", why + "; sparse co-occurrence fits"
+    als = ALS(**_taken(ALS, params))
+    if memory.fits(als.fit_bytes(matrix), budget):
+        return "als", why + ", and so would ItemKNN; factors fit"
+    raise memory.MemoryBudgetError(
+        f"model 'hybrid' on {memory.size(n_users, n_items)}: no collaborative part fits the "
+        f"{budget} memory budget ({why}; ItemKNN {memory.human(knn.fit_bytes(matrix))}, ALS "
+        f"{memory.human(als.fit_bytes(matrix))}); use mostpop or tfidf, or raise the budget with "
+        f"--memory-budget or ${memory.ENV}"
+    )
+
+
+def _taken(factory, params: dict | None) -> dict:
+    names = inspect.signature(factory).parameters
+    return {k: v for k, v in (params or {}).items() if k in names}
 
 
 def random_holdout(

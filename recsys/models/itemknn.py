@@ -13,7 +13,12 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.models import memory
 from recsys.models.base import Recommender, TrainData
+
+DENSE_CELL_BYTES = 28  # per (block, I) cell: dots, denominators, sims, -sims, kept (4 each), index
+SPARSE_NNZ_BYTES = 40  # per co-occurrence kept while a sparse block is pruned
+KEPT_BYTES = 24  # per kept neighbour: float32 + int32 index, twice while the blocks are stacked
 
 
 class ItemKNN(Recommender):
@@ -22,8 +27,11 @@ class ItemKNN(Recommender):
     sim(i, j) = x_i . x_j / (|x_i| |x_j| + shrink), with x_i item i's column of the matrix.
 
     Each item keeps its ``k`` most similar items (self excluded), as implicit's
-    ``ItemItemRecommender`` does; the similarity matrix is built in row blocks so memory stays at
-    ``block x I`` floats. Cold items have a zero column and score 0. On ml-latest-small validation
+    ``ItemItemRecommender`` does. The similarity matrix is built in row blocks sized from the
+    catalogue and the memory budget (``block`` caps the rows); while a dense (I, I) matrix would
+    fit the budget each block is a dense (block, I) array, otherwise only the co-occurrences are
+    kept (sparse blocks, bounded by their count of co-occurring pairs), so the fit never holds more
+    than the budget. Cold items have a zero column and score 0. On ml-latest-small validation
     accuracy creeps up with ``k`` (pruning mostly saves memory), hence the default of 400.
     """
 
@@ -33,19 +41,45 @@ class ItemKNN(Recommender):
     def __init__(self, k: int = 400, shrink: float = 0.0, block: int = 2048) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
+        if block < 1:
+            raise ValueError(f"block must be >= 1, got {block}")
         self.k, self.shrink, self.block = k, shrink, block
 
     def _fit(self, data: TrainData) -> None:
         x = self.train_  # (U, I)
+        n_users, n_items = x.shape
+        budget = memory.active()
+        k = min(self.k, n_items)
         xt = x.T.tocsr()  # (I, U)
+        pairs = co_occurrence_bound(x, xt)  # (I,)
+        memory.check(
+            "itemknn",
+            self.fit_bytes(x, pairs),
+            f"{memory.size(n_users, n_items)} (up to {k} neighbours kept per item)",
+            "itemknn with a smaller k (--param k=...) or als",
+            budget,
+        )
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0), dtype=np.float32).ravel())  # (I,)
-        blocks = [self._neighbours(xt, x, norms, s) for s in range(0, x.shape[1], self.block)]
-        self.sim_ = sp.vstack(blocks, format="csr").astype(np.float32)  # (I, I), k per row
+        self.route_ = "dense" if memory.fits(4 * n_items**2, budget) else "sparse"
+        if self.route_ == "dense":
+            rows = min(self.block, memory.rows_per_batch(n_items, DENSE_CELL_BYTES, 1, budget))
+            starts = list(range(0, n_items, rows))
+            bounds = list(zip(starts, [*starts[1:], n_items], strict=True))
+            blocks = [self._neighbours(xt, x, norms, a, b) for a, b in bounds]
+        else:
+            bounds = self._sparse_bounds(pairs, budget)
+            blocks = [self._sparse_neighbours(xt, x, norms, a, b) for a, b in bounds]
+        self.sim_ = sp.vstack(blocks, format="csr").astype(np.float32, copy=False)  # (I, I)
+
+    def fit_bytes(self, x: sp.csr_matrix, pairs: np.ndarray | None = None) -> int:
+        """Peak bytes of the kept neighbours on the (U, I) matrix ``x`` (blocks are budgeted)."""
+        if pairs is None:
+            pairs = co_occurrence_bound(x, x.T.tocsr())
+        return int(KEPT_BYTES * np.minimum(pairs, min(self.k, x.shape[1])).sum())
 
     def _neighbours(
-        self, xt: sp.csr_matrix, x: sp.csr_matrix, norms: np.ndarray, start: int
+        self, xt: sp.csr_matrix, x: sp.csr_matrix, norms: np.ndarray, start: int, stop: int
     ) -> sp.csr_matrix:
-        stop = min(start + self.block, x.shape[1])
         dots = (xt[start:stop] @ x).toarray()  # (b, I)
         denom = np.outer(norms[start:stop], norms) + self.shrink
         sims = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
@@ -56,5 +90,49 @@ class ItemKNN(Recommender):
         np.put_along_axis(keep, nb, np.take_along_axis(sims, nb, axis=1), axis=1)
         return sp.csr_matrix(keep)  # zeros (no co-occurrence) are not stored
 
+    def _sparse_bounds(
+        self, pairs: np.ndarray, budget: memory.MemoryBudget
+    ) -> list[tuple[int, int]]:
+        # Blocks of items whose co-occurrence bounds add up to the batch share of the budget.
+        room = max(memory.BATCH_SHARE * budget.bytes / SPARSE_NNZ_BYTES, 1.0)
+        bounds, start, total = [], 0, 0.0
+        for item, count in enumerate(pairs):
+            if item > start and (total + count > room or item - start >= self.block):
+                bounds.append((start, item))
+                start, total = item, 0.0
+            total += count
+        bounds.append((start, len(pairs)))
+        return bounds
+
+    def _sparse_neighbours(
+        self, xt: sp.csr_matrix, x: sp.csr_matrix, norms: np.ndarray, start: int, stop: int
+    ) -> sp.csr_matrix:
+        dots = (xt[start:stop] @ x).tocsr()  # (b, I), co-occurrences only
+        dots.sort_indices()  # item order within each row: ties below go to the lower index
+        row = np.repeat(np.arange(stop - start, dtype=np.int32), np.diff(dots.indptr))
+        col = dots.indices
+        denom = norms[start + row] * norms[col] + self.shrink
+        sims = np.divide(dots.data, denom, out=np.zeros_like(dots.data), where=denom > 0)
+        keep = (start + row != col) & (sims != 0)  # no self-similarity, no stored zeros
+        row, col, sims = row[keep], col[keep], sims[keep]
+        over = np.bincount(row, minlength=stop - start)[row] > self.k  # rows that need a cut
+        if over.any():
+            r, c, v = row[over], col[over], sims[over]
+            by_score = np.argsort(-v, kind="stable")  # best first, ties keep item order
+            order = by_score[np.argsort(r[by_score], kind="stable")]  # then grouped by row
+            r, c, v = r[order], c[order], v[order]
+            top = np.arange(len(r)) - np.searchsorted(r, r, side="left") < self.k
+            row = np.concatenate([row[~over], r[top]])
+            col = np.concatenate([col[~over], c[top]])
+            sims = np.concatenate([sims[~over], v[top]])
+        shape = (stop - start, x.shape[1])
+        return sp.csr_matrix((sims, (row, col)), shape=shape)
+
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         return (history @ self.sim_).toarray()  # (B, I)
+
+
+def co_occurrence_bound(x: sp.csr_matrix, xt: sp.csr_matrix) -> np.ndarray:
+    """(I,) an upper bound on each item's co-occurring items: min(I, sum of its users' lengths)."""
+    lengths = np.diff(x.indptr).astype(np.float64)  # (U,)
+    return np.minimum(np.asarray(xt @ lengths).ravel(), x.shape[1])

@@ -36,6 +36,7 @@ import scipy.sparse as sp
 
 from recsys.evaluation.metrics import HEAD, evaluate_topk
 from recsys.models.base import exclude, top_k
+from recsys.models.memory import rows_per_batch
 from recsys.whatif.scorers import PartScorer
 
 Strategy = Literal["penalty", "xquad", "target"]
@@ -44,6 +45,9 @@ STRATEGIES: dict[Strategy, str] = {
     "xquad": "xQuAD head/tail diversification",
     "target": "Target tail share (FA*IR-like)",
 }
+# (B, I) float32-sized arrays while a batch is scored and cut: the scorer's parts and their sum,
+# top-k's negated copy and int64 positions (2), the tail-only copy, the sort for ranks
+BATCH_ARRAYS = 12
 DEFAULT_GRID = np.round(np.linspace(0.0, 1.0, 11), 2)  # boost values of the trade-off curve
 
 # --- candidates ----------------------------------------------------------------------------------
@@ -89,12 +93,14 @@ def build_candidates(
     groups: np.ndarray,
     n_candidates: int = 200,
     tail_reserve: int = 50,
-    batch: int = 256,
+    batch: int | None = None,
 ) -> Candidates:
     """Score every user once and keep their top ``n_candidates`` unseen items with score parts.
 
     The first ``n_candidates - tail_reserve`` are the best by score; the rest are the best
     non-head items not already in. ``n_candidates`` is capped so no user runs out of unseen items.
+    Users go in batches of ``batch``, by default sized from the catalogue and the memory budget
+    (:func:`recsys.models.memory.rows_per_batch`).
     """
     history = sp.csr_matrix(history)
     n_users, n_items = history.shape
@@ -102,6 +108,7 @@ def build_candidates(
     c = max(1, min(n_candidates, n_items - longest))
     reserve = min(tail_reserve, c)
     is_tail = np.asarray(groups) != HEAD
+    batch = batch or rows_per_batch(n_items, 4, BATCH_ARRAYS)
     items, ranks, parts = [], [], []
     for start in range(0, n_users, batch):
         users = np.arange(start, min(start + batch, n_users))
@@ -129,18 +136,39 @@ def build_candidates(
 def _top_with_reserve(
     total: np.ndarray, c: int, reserve: int, is_tail: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(B, C) chosen items and their 1-based rank among all unseen items by ``total``."""
-    order = np.argsort(-total, axis=1, kind="stable")  # (B, I) ties by item index, as top_k
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(1, total.shape[1] + 1)[None, :], axis=1)
-    chosen = order[:, :c].copy()
+    """(B, C) chosen items and their 1-based rank among all unseen items by ``total``.
+
+    Top-k by partition (no full (B, I) sort of positions): the best ``c - reserve`` items, then
+    the best ``reserve`` tail items among the rest, or the plain top ``c`` when a user has too few.
+    """
+    plain, _ = top_k(total, c)  # (B, C), ties by item index as a stable sort
+    head = c - reserve
+    chosen = plain.copy()
+    rank = np.broadcast_to(np.arange(1, c + 1), plain.shape).copy()  # top-k order is rank order
     if reserve:
-        rest = order[:, c - reserve :]  # (B, I - c + reserve) candidates for the reserve
-        ok = is_tail[rest] & np.isfinite(np.take_along_axis(total, rest, axis=1))
-        first = np.argsort(~ok, axis=1, kind="stable")[:, :reserve]  # first `reserve` tail items
-        enough = ok.sum(axis=1) >= reserve  # else keep the plain top-c
-        chosen[enough, c - reserve :] = np.take_along_axis(rest, first, axis=1)[enough]
-    return chosen, np.take_along_axis(rank, chosen, axis=1)
+        rest = np.where(is_tail[None, :], total, -np.inf)  # (B, I) tail items only
+        np.put_along_axis(rest, plain[:, :head], -np.inf, axis=1)
+        tail_items, tail_scores = top_k(rest, reserve)  # (B, reserve)
+        del rest
+        enough = np.isfinite(tail_scores).all(axis=1)  # else keep the plain top-c
+        chosen[enough, head:] = tail_items[enough]
+        rank[enough, head:] = _ranks(total[enough], tail_items[enough])
+    return chosen, rank
+
+
+def _ranks(total: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """(B, R) 1-based rank of ``items`` in each row of ``total`` (best first, ties by index)."""
+    values = np.take_along_axis(total, items, axis=1)  # (B, R)
+    negated = np.sort(-total, axis=1)  # (B, I) ascending -score: best first
+    rank = np.empty(items.shape, dtype=np.int64)
+    tied = np.zeros(items.shape, dtype=bool)
+    for row in range(len(total)):  # searchsorted takes one sorted row at a time, R queries each
+        first = np.searchsorted(negated[row], -values[row], side="left")  # items scored above
+        last = np.searchsorted(negated[row], -values[row], side="right")
+        rank[row], tied[row] = first + 1, last - first > 1
+    for r, col in zip(*np.nonzero(tied), strict=True):  # ties: lower item indices rank first
+        rank[r, col] += np.count_nonzero(total[r, : items[r, col]] == values[r, col])
+    return rank
 
 
 def _sum_parts(parts: Mapping[str, np.ndarray]) -> np.ndarray:

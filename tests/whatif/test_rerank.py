@@ -215,3 +215,29 @@ def test_tradeoff_has_a_row_per_strategy_and_boost_and_agrees_at_zero():
     assert row[f"recall@{K}"] == pytest.approx(2 / 3)  # items at slots 0 and 5 are in the top 10
     target = table[table["strategy"] == "target"].set_index("boost")[f"aplt@{K}"]
     assert target[1.0] == pytest.approx(1.0)
+
+
+def test_candidates_with_ties_match_a_full_stable_sort_in_any_batch():
+    """Top-k by partition (issue 14 F6): ranks and reserve as a full stable sort, ties by index."""
+    rng = np.random.default_rng(5)
+    history = sp.random(N_USERS, N_ITEMS, density=0.05, format="csr", random_state=5)
+    history.data[:] = 1.0
+    counts = rng.zipf(1.6, N_ITEMS).clip(max=500)
+    groups = popularity.groups(counts)
+    total = np.round(rng.random((N_USERS, N_ITEMS)) * 4).astype(np.float32)  # five values: ties
+
+    def scorer(users, h):
+        return {"collaborative": total[users]}
+
+    whole = rr.build_candidates(scorer, history, counts, groups, 30, 10)
+    small = rr.build_candidates(scorer, history, counts, groups, 30, 10, batch=7)
+    np.testing.assert_array_equal(whole.items, small.items)
+    np.testing.assert_array_equal(whole.rank, small.rank)
+    for u in range(N_USERS):
+        scores = total[u].copy()
+        scores[history[u].indices] = -np.inf
+        order = np.argsort(-scores, kind="stable")
+        rank = {int(i): r + 1 for r, i in enumerate(order)}
+        tail_rest = [i for i in order[20:] if groups[i] != HEAD][:10]
+        assert set(whole.items[u]) == set(order[:20]) | set(tail_rest)
+        assert [rank[int(i)] for i in whole.items[u]] == whole.rank[u].tolist()
