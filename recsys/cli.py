@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import inspect
 import json
 import math
@@ -208,6 +209,13 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "them as formulas (see --raw)",
     )
     p.add_argument("--raw", action="store_true", help="write ids exactly as they are (no ')")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="encode the catalogue and score users on a Ray cluster: local:N (N CPUs on this "
+        "machine, loopback only), auto (this machine's cluster) or ray://HOST:PORT; task "
+        "shards go to OUT.shards/",
+    )
     add_scope_options(p)
     add_memory_option(p)
     p.set_defaults(handler=run_recommend, model="ease")
@@ -225,6 +233,10 @@ def run_recommend(args: argparse.Namespace) -> int:
     candidates = scope_from(args)
     check_model(args.model, candidates.scope)
     check_output(args.out, "--out")
+    if args.ray:
+        from recsys.runs.cluster import check_address
+
+        check_address(args.ray)
     mapping = {"user": args.user_col, "item": args.item_col}
     if args.rating_col:
         mapping["rating"] = args.rating_col
@@ -251,10 +263,14 @@ def run_recommend(args: argparse.Namespace) -> int:
     mask = None if candidates.scope == "all" else candidates.mask(seen_matrix)
     warn_unreadable([args.model], dict(args.param), dataset.item_text())
     model = make_model(args.model, seed=args.seed, **dict(args.param))
-    model.fit(TrainData(positives, dataset.item_text(), index.item_ids))
-    if hasattr(model, "describe"):
-        print(f"note: {model.describe()}", file=sys.stderr)
-    recs = recommend_frame(model, index, positives, seen_matrix, args.k, candidates=mask)
+    with contextlib.ExitStack() as stack:
+        if args.ray:
+            recs = _recommend_on_cluster(args, stack, model, dataset, index, positives,
+                                         seen_matrix, mask)  # fmt: skip
+        else:
+            model.fit(TrainData(positives, dataset.item_text(), index.item_ids))
+            describe(model)
+            recs = recommend_frame(model, index, positives, seen_matrix, args.k, candidates=mask)
     if not args.raw:
         recs["user"], recs["item"] = defuse(recs["user"]), defuse(recs["item"])
     recs = recs.rename(columns={"user": args.user_col, "item": args.item_col})
@@ -262,6 +278,29 @@ def run_recommend(args: argparse.Namespace) -> int:
     recs.to_csv(args.out, index=False)
     print(f"wrote {len(recs)} rows for {index.n_users} users to {args.out}", file=sys.stderr)
     return 0
+
+
+def describe(model) -> None:
+    if hasattr(model, "describe"):
+        print(f"note: {model.describe()}", file=sys.stderr)
+
+
+def _recommend_on_cluster(args, stack, model, dataset, index, positives, seen, mask):
+    """``recommend --ray``: the catalogue encoded and the users scored on a Ray cluster, each
+    task's lists kept as Parquet shards in ``<out>.shards/``; the same rows as without."""
+    from recsys.runs import cluster
+
+    stack.enter_context(cluster.connect(args.ray))
+    texts = dataset.item_text()
+    params = dict(args.param)
+    if args.model in ENCODER_MODELS and "model" not in params and "lm" not in params:
+        cluster.warm_encoder_cache(texts)  # the default encoder; fitting then reads the cache
+    model.fit(TrainData(positives, texts, index.item_ids))
+    describe(model)
+    shards = args.out.with_name(args.out.name + ".shards")
+    found = cluster.score_on_cluster(model, positives, seen, args.k, model.batch_rows(), shards,
+                                     candidates=mask)  # fmt: skip
+    return found.assign(user=index.user_ids[found["user"]], item=index.item_ids[found["item"]])
 
 
 def recommend_frame(

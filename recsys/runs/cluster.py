@@ -145,11 +145,23 @@ def encode_on_cluster(
 # --- scoring -------------------------------------------------------------------------------------
 
 
-def top_lists(model, users: np.ndarray, history: sp.csr_matrix, seen: sp.csr_matrix, k: int):
-    """(user, item, rank, score) positions of one batch: seen items dropped, -inf slots too."""
-    from recsys.models.base import exclude, top_k
+def top_lists(
+    model,
+    users: np.ndarray,
+    history: sp.csr_matrix,
+    seen: sp.csr_matrix,
+    k: int,
+    candidates: np.ndarray | None = None,
+):
+    """(user, item, rank, score) positions of one batch: seen items dropped, -inf slots too, and
+    only ``candidates`` items (an (I,) bool mask) when given."""
+    from recsys.models.base import exclude, restrict, top_k
 
-    scores = model.score(users, history[users])  # (B, I)
+    if candidates is None:
+        scores = model.score(users, history[users])  # (B, I)
+    else:
+        scores = model.score_candidates(users, history[users], candidates)
+        restrict(scores, candidates)
     exclude(scores, seen[users])
     items, values = top_k(scores, k)
     rows, ranks = np.nonzero(np.isfinite(values))
@@ -163,9 +175,9 @@ def top_lists(model, users: np.ndarray, history: sp.csr_matrix, seen: sp.csr_mat
     )
 
 
-def _score_shard(model, history, seen, users: range, k: int, batch: int, path) -> pd.DataFrame:
+def _score_shard(model, history, seen, users: range, k, batch, candidates, path) -> pd.DataFrame:
     frames = [
-        top_lists(model, np.arange(s, min(s + batch, users.stop)), history, seen, k)
+        top_lists(model, np.arange(s, min(s + batch, users.stop)), history, seen, k, candidates)
         for s in range(users.start, users.stop, batch)
     ]
     frame = pd.concat(frames, ignore_index=True)
@@ -181,6 +193,7 @@ def score_on_cluster(
     k: int,
     batch: int = 1024,
     shard_dir: str | os.PathLike | None = None,
+    candidates: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Top-``k`` of every user (rows of ``history``) as positions (user, item, rank, score).
 
@@ -200,6 +213,7 @@ def score_on_cluster(
             part,
             k,
             batch,
+            candidates,
             None if folder is None else folder / f"recs-{n:05d}.parquet",
         )
         for n, part in enumerate(shards(history.shape[0], _workers()))
@@ -208,6 +222,26 @@ def score_on_cluster(
     if not frames:
         return pd.DataFrame({"user": [], "item": [], "rank": [], "score": []})
     return pd.concat(frames, ignore_index=True)
+
+
+def warm_encoder_cache(
+    texts: Sequence[str],
+    model: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    max_length: int = 128,
+) -> Path:
+    """Encode ``texts`` on the cluster into the encoder's cache file, where the models that use
+    the encoder (:func:`recsys.lm.encoder.encode_items`) then find them; returns the file."""
+    from recsys.lm.encoder import DEFAULT_CACHE_DIR, cache_file, model_fingerprint, resolve_model
+    from recsys.runs.atomic import atomic_save_npy
+
+    name = resolve_model(model)
+    path = cache_file(cache_dir or DEFAULT_CACHE_DIR, model_fingerprint(name), max_length, texts)
+    if not path.exists():
+        vectors = encode_on_cluster(texts, name, max_length=max_length)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_npy(path, vectors)
+    return path
 
 
 def _shard_folder(shard_dir: str | os.PathLike | None) -> Path | None:

@@ -91,3 +91,32 @@ def test_cluster_scoring_equals_single_process(cluster, tmp_path):
         got[cols].reset_index(drop=True), single[cols].reset_index(drop=True)
     )
     assert len(list((tmp_path / "recs").glob("recs-*.parquet"))) == 2
+
+
+@pytest.mark.parametrize("model, extra", [("ease", []), ("tfidf", ["--candidates", "cold"])])
+def test_recommend_with_ray_writes_the_same_file(cluster, tmp_path, model, extra):
+    from recsys.cli import main
+    from tests.browser import REPO
+
+    sample = REPO / "sample_data"
+    args = ["recommend", "--interactions", str(sample / "interactions.csv"), "--items",
+            str(sample / "items.csv"), "--user-col", "user_id", "--item-col", "item_id",
+            "--model", model, "--k", "5", *extra]  # fmt: skip
+    if extra:  # the sample has no cold item: hold some items' interactions out
+        inter = pd.read_csv(sample / "interactions.csv")
+        kept = inter[~inter["item_id"].isin(inter["item_id"].drop_duplicates().iloc[:40])]
+        kept.to_csv(tmp_path / "inter.csv", index=False)
+        args[2] = str(tmp_path / "inter.csv")
+    assert main([*args, "--out", str(tmp_path / "single.csv")]) == 0
+    assert main([*args, "--out", str(tmp_path / "ray.csv"), "--ray", "local:2"]) == 0
+    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "single.csv").read_bytes()
+    assert len(list((tmp_path / "ray.csv.shards").glob("recs-*.parquet"))) == 2
+
+
+def test_recommend_refuses_a_bad_ray_address_before_any_work(tmp_path, capsys):
+    from recsys.cli import main
+
+    args = ["recommend", "--interactions", "x.csv", "--items", "y.csv", "--user-col", "u",
+            "--item-col", "i", "--out", str(tmp_path / "r.csv"), "--ray", "nowhere"]  # fmt: skip
+    code = main(args)
+    assert code == 2 and "expected local:N" in capsys.readouterr().err
