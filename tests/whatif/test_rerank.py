@@ -215,3 +215,20 @@ def test_tradeoff_has_a_row_per_strategy_and_boost_and_agrees_at_zero():
     assert row[f"recall@{K}"] == pytest.approx(2 / 3)  # items at slots 0 and 5 are in the top 10
     target = table[table["strategy"] == "target"].set_index("boost")[f"aplt@{K}"]
     assert target[1.0] == pytest.approx(1.0)
+
+
+def test_candidates_in_a_cold_scope_hold_only_new_items(block_matrix):
+    from recsys.models import TrainData
+    from recsys.models.scope import CandidateScope
+
+    text = ["space ship"] * 5 + ["love kiss"] * 5 + ["space sequel", "kiss"]
+    counts = np.asarray(block_matrix.sum(axis=0)).ravel()
+    groups = popularity.groups(counts)
+    scorer = scorers.fit_scorer("tfidf", TrainData(block_matrix, text))
+    scope = CandidateScope("cold").mask(block_matrix)
+    cands = rr.build_candidates(scorer, block_matrix, counts, groups, scope=scope)
+    assert cands.items.shape == (20, 2)  # capped to the two new items
+    assert np.isin(cands.items, [10, 11]).all()
+    assert (cands.rank <= 2).all()  # ranked among the in-scope items
+    with pytest.raises(ValueError, match="at least one item"):
+        rr.build_candidates(scorer, block_matrix, counts, groups, scope=np.zeros(12, bool))
