@@ -72,7 +72,7 @@ def audience(
     for start in range(0, n_total, batch):
         users = np.arange(start, min(start + batch, n_total))
         h = history[users]
-        total = np.sum(list(scorer(users, h).values()), axis=0, dtype=np.float64)  # (B, I)
+        total = np.asarray(np.sum(list(scorer(users, h).values()), axis=0, dtype=np.float64))
         exclude(total, h)
         total[:, ~in_scope] = -np.inf
         mine = total[:, item]  # (B,)
