@@ -179,11 +179,14 @@ def warm_status() -> Warmup | None:
 def start_warmup(runs_dir: str) -> Warmup | None:
     """Start (once per process) a daemon thread that fills the caches the first visits need.
 
-    On the bundled sample under the default head/tail rule: the split, the EASE + TF-IDF blend
-    and EASE (fast), the page's best model (a finished run's hybrid, else the frozen-MiniLM
-    hybrid: minutes on a loaded 2-core CPU), their K = 10 trade-off sweeps, the text
-    similarities, then the Embeddings page's MiniLM vectors (disk cache) and UMAP's numba
-    compilation. Navigation never waits on it; the Recommendations page shows its progress.
+    On the bundled sample under the default head/tail rule, cheapest first so each page's first
+    view is ready early: the split, the EASE + TF-IDF blend and EASE with their K = 10 trade-off
+    sweeps (seconds), the Embeddings page's MiniLM vectors (into the encoder's disk cache) and
+    UMAP's numba compilation (about a minute), then the page's best model (a finished run's
+    hybrid, else the frozen-MiniLM hybrid: minutes on a loaded 2-core CPU) and the text
+    similarities its explanations use. It starts with the first session (Streamlit runs
+    ``app.py`` per session, not at server start). Navigation never waits on it; the
+    Recommendations page shows its progress and shows the blend until the best model is in.
     """
     global _WARMUP
     if os.environ.get(WARMUP_ENV, "1") == "0":
@@ -197,10 +200,10 @@ def start_warmup(runs_dir: str) -> Warmup | None:
             ("the split", lambda: prepared(SAMPLE_KEY, *DEFAULT_RULE)),
             (analysis.model_label(scorers.BLEND), lambda: _warm_model(scorers.BLEND, 0.0)),
             (analysis.model_label(BASELINE), lambda: _warm_model(BASELINE, 0.0)),
-            (analysis.model_label(best), lambda: _warm_model(*fit_key(best, runs))),
-            ("explanations", lambda: similarities(SAMPLE_KEY, *DEFAULT_RULE, *_run_of(best, runs))),
             ("the catalogue's MiniLM vectors", _warm_vectors),
             ("UMAP (compiling)", _warm_umap),
+            (analysis.model_label(best), lambda: _warm_model(*fit_key(best, runs))),
+            ("explanations", lambda: similarities(SAMPLE_KEY, *DEFAULT_RULE, *_run_of(best, runs))),
         ]
         _WARMUP = Warmup(steps=[name for name, _ in plan])
         status = _WARMUP
