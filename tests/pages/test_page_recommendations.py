@@ -280,3 +280,20 @@ def test_browser_run_hybrid_slider_new_items_and_the_report(trained_run, browser
         assert "Hybrid · fine-tuned run tiny1" in html and "--scope cold" in html
         assert_no_exception(page)
         context.close()
+
+
+def test_while_the_warm_up_fits_the_best_model_the_first_view_shows_the_blend(monkeypatch):
+    from pages import rec_models
+
+    warm = rec_models.Warmup(steps=["the split", "Hybrid: EASE + frozen MiniLM"], done=1)
+    warm.current = "Hybrid: EASE + frozen MiniLM"
+    monkeypatch.setattr(rec_models, "_WARMUP", warm)
+    at = AppTest.from_file(PAGE, default_timeout=600).run()  # no model in the URL
+    assert not at.exception
+    assert at.selectbox(key="rec_model").value == "blend"
+    bars = at.get("progress")
+    assert bars and "step 2 of 2" in bars[0].proto.text
+    assert at.session_state["rec_model_auto"]
+    at.selectbox(key="rec_model").set_value("ease").run()  # the analyst's choice sticks
+    assert at.selectbox(key="rec_model").value == "ease" and not at.session_state["rec_model_auto"]
+    assert not at.get("progress")
