@@ -153,8 +153,12 @@ def restore_from_url(models: list[str], users: list[str]) -> None:  # noqa: C901
         return
     st.session_state["rec_url_read"] = True
     url = st.query_params
-    if url.get("model") in models:
-        st.session_state[MODEL] = url["model"]
+    model = url.get("model") or ""
+    run = scorers.run_folder(model)
+    if run is not None and model not in models:  # a report's link names the run by its folder
+        model = f"{scorers.HYBRID_RUN_PREFIX}{Path(run).name}"
+    if model in models:
+        st.session_state[MODEL] = model
     if url.get("strategy") in rerank.STRATEGIES:
         st.session_state[STRATEGY] = url["strategy"]
     if url.get("scope") in SCOPE_LABELS:
