@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -31,6 +30,9 @@ BASELINE = "ease"  # the collaborative model every list and curve is compared wi
 AUDIENCE_USERS = 15
 RUNS_OFFERED = 5  # finished runs offered besides the active one, newest first
 WARMUP_ENV = "LONGTAIL_WARMUP"  # "0": no background warm-up (tests that time a cold page)
+# Held while the warm-up encodes the sample or draws its map: the Embeddings page waits on it
+# rather than do the same minute of work twice at once, then reads both from the disk caches.
+MAP_LOCK = threading.Lock()
 log = logging.getLogger(__name__)
 
 
@@ -201,7 +203,7 @@ def start_warmup(runs_dir: str) -> Warmup | None:
             (analysis.model_label(scorers.BLEND), lambda: _warm_model(scorers.BLEND, 0.0)),
             (analysis.model_label(BASELINE), lambda: _warm_model(BASELINE, 0.0)),
             ("the catalogue's MiniLM vectors", _warm_vectors),
-            ("UMAP (compiling)", _warm_umap),
+            ("the sample's map (UMAP compiles once)", _warm_umap),
             (analysis.model_label(best), lambda: _warm_model(*fit_key(best, runs))),
             ("explanations", lambda: similarities(SAMPLE_KEY, *DEFAULT_RULE, *_run_of(best, runs))),
         ]
@@ -242,11 +244,16 @@ def _warm_model(model: str, stamp: float) -> None:
 def _warm_vectors() -> None:
     from recsys.lm import encoder
 
-    encoder.encode_items(common._load(SAMPLE_KEY).item_text())  # fills the disk cache
+    with MAP_LOCK:
+        encoder.encode_items(common._load(SAMPLE_KEY).item_text())  # fills the disk cache
 
 
 def _warm_umap() -> None:
+    """The Embeddings page's default map of the sample: compiles UMAP's numba code once per
+    process and leaves the projection in its disk cache, where the page finds it."""
+    from recsys.lm import encoder
     from recsys.maps import projection
 
-    rng = np.random.default_rng(0)
-    projection.project(rng.normal(size=(300, 16)).astype(np.float32), projection.ProjectionConfig())
+    with MAP_LOCK:
+        vectors = encoder.encode_items(common._load(SAMPLE_KEY).item_text())  # from disk
+        projection.project(vectors, projection.ProjectionConfig())
