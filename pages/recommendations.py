@@ -546,7 +546,13 @@ if base_frame is not None:
     right.markdown(
         f"**{MODEL_LABELS[BASELINE]} (collaborative baseline)** · same strategy and boost"
     )
-    right.dataframe(band_style(base_frame), hide_index=True, width="stretch", key="rec_baseline")
+    right.dataframe(
+        band_style(base_frame),
+        hide_index=True,
+        width="stretch",
+        key="rec_baseline",
+        column_config=column_config([]),  # title and band fit beside each other
+    )
 else:
     right.info(
         "No collaborative baseline here: EASE learns only from interactions and cannot rank "
