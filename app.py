@@ -2,12 +2,15 @@
 
 import streamlit as st
 
-from pages import auth, common
+from pages import auth, common, rec_models
 
 st.set_page_config(page_title="Long-Tail Lab", page_icon=":material/insights:", layout="wide")
 common.leave_legacy_navigation(rerun=False)  # no pages/ file list, not even beside the gate
 auth.require_login()  # first: a shared dashboard shows nothing before the user logs in
 common.init_state()
+# Fill the slow caches (models, vectors, UMAP's compile) in a background thread, once per
+# process: navigation never waits on it, and the Recommendations page shows its progress.
+rec_models.start_warmup(st.session_state[common.RUNS_DIR])
 
 # Grouped navigation; each page also works when opened directly (common.init_state defaults).
 PAGES = {

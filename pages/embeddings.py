@@ -11,7 +11,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages import common
+from pages import common, rec_models
 from recsys.data import popularity
 from recsys.maps import projection
 from recsys.maps.neighbours import nearest_neighbours, neighbourhood_change, search_titles
@@ -326,6 +326,11 @@ frame = catalogue(key, rule, value)
 config, budget = map_settings()
 run = choose_run(runs_with_embeddings())
 
+warm = rec_models.warm_status()
+if warm is not None and rec_models.MAP_LOCK.locked():
+    with st.spinner(f"The background warm-up is drawing this map ({common.md(warm.current)})…"):
+        with rec_models.MAP_LOCK:  # then the vectors and the map come from the disk caches
+            pass
 spaces = {"Base model · all-MiniLM-L6-v2": base_space(key)}
 if run is not None:
     mtime = (Path(run["path"]) / EMBEDDINGS).stat().st_mtime

@@ -2,13 +2,16 @@
 
 Models are fitted on the training split minus validation and every user's top-200 candidates are
 cached once; the boost slider only re-ranks those (see ``recsys.whatif.rerank``). KPIs and the
-trade-off curve are measured on the validation split, never on test.
+trade-off curve are measured on the validation split, never on test. The modelling is
+``recsys.report.analysis`` (the same calls the stakeholder report makes) and
+``recsys.whatif.audience`` (who a new item would reach); this file only lays it out.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,33 +20,40 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import common
+from pages.rec_models import (
+    BASELINE,
+    SEED,
+    best_model,
+    candidates,
+    finished_runs,
+    fit_key,
+    holdout_in,
+    prepared,
+    reach_of,
+    similarities,
+    tradeoff,
+    user_table,
+    warm_status,
+)
 from recsys.data import popularity, segments
-from recsys.evaluation import protocol
-from recsys.models import MODELS, TrainData
-from recsys.runs.folder import BEST, EMBEDDINGS, RunFolder
-from recsys.whatif import explain, rerank, scorers
+from recsys.models import MODELS
+from recsys.models.scope import EmptyScope
+from recsys.report import analysis
+from recsys.report.html import render
+from recsys.runs.folder import RunFolder
+from recsys.whatif import audience, explain, rerank, scorers
 
-SEED = 0  # split and model seed, shown in the caption
 K_CHOICES = (10, 20)
 HISTORY_ROWS = 15
 BOOST_STEP = 0.05
 # Widget keys; the first four are mirrored in the URL under the short names.
 MODEL, STRATEGY, BOOST, USER, K = "rec_model", "rec_strategy", "rec_boost", "rec_user", "rec_k"
-URL_KEYS = {"model": MODEL, "strategy": STRATEGY, "boost": BOOST, "user": USER}
+SCOPE, NEW_ITEM, AUTO_MODEL = "rec_scope", "rec_new_item", "rec_model_auto"
+URL_KEYS = {"model": MODEL, "strategy": STRATEGY, "boost": BOOST, "user": USER, "scope": SCOPE}
+SCOPE_LABELS = {"all": "All items", "tail": "Long tail", "cold": "New items"}
 USER_IN_LINK = "rec_user_in_link"  # opt-in: user ids can be personal data, kept out of URLs
-MODEL_LABELS = {
-    scorers.BLEND: "EASE + TF-IDF blend",
-    scorers.HYBRID_FROZEN: "Hybrid: EASE + frozen MiniLM",
-    "ease": "EASE",
-    "itemknn": "ItemKNN",
-    "als": "ALS",
-    "tfidf": "TF-IDF (content)",
-    "mostpop": "Most popular",
-    "content": "Frozen MiniLM content",
-    "ease_content": "EASE + MiniLM content",
-}
+MODEL_LABELS = analysis.MODEL_LABELS
 TRAINS_LM = {"lm", "hybrid"}  # fine-tune a language model when fitted: the Fine-tune page's job
-BASELINE = "ease"  # the collaborative model whose curve is drawn for comparison
 STRATEGY_COLORS = {"penalty": "#30638e", "xquad": "#edae49", "target": "#d1495b"}
 BAND_COLORS = {"head": "#dbe7f3", "tail": "#fbe3c4", "cold": "#f6d0d5"}
 BOOST_HELP = {
@@ -57,114 +67,102 @@ common.init_state()
 st.title("Recommendations")
 
 
-# --- cached work: fitted once per (data, tail definition, model) ---------------------------------
+def chosen_by_hand() -> None:
+    st.session_state[AUTO_MODEL] = False
 
 
-@st.cache_resource(show_spinner="Preparing the split…", max_entries=4, ttl=common.DATASET_TTL_S)
-def prepared(source: tuple, rule: str, value: float):
-    data = common._load(source)
-    split = "temporal" if data.has_timestamps else "random"  # temporal needs timestamps
-    experiment = protocol.prepare(data, protocol.Protocol(split=split, seed=SEED))
-    groups = popularity.groups(experiment.tuning.counts, rule, value)
-    return data, experiment, groups
-
-
-@st.cache_resource(
-    show_spinner="Fitting the model and caching 200 candidates per user…",
-    max_entries=8,
-    ttl=common.DATASET_TTL_S,
-)
-def candidates(
-    source: tuple, rule: str, value: float, model: str, stamp: float = 0.0
-) -> rerank.Candidates:
-    """``stamp``: the run's embeddings mtime for run models, so a newer epoch refits."""
-    _, experiment, groups = prepared(source, rule, value)
-    stage = experiment.tuning
-    # No validation extras: a model tuning on them would be graded on its own tuning data.
-    data = TrainData(stage.train, stage.text, experiment.index.item_ids)
-    scorer = scorers.fit_scorer(model, data, seed=SEED)
-    return rerank.build_candidates(scorer, stage.train, stage.counts, groups)
-
-
-@st.cache_data(show_spinner="Sweeping boost values…", max_entries=16, ttl=common.DATASET_TTL_S)
-def tradeoff(
-    source: tuple, rule: str, value: float, model: str, k: int, stamp: float = 0.0
-) -> pd.DataFrame:
-    _, experiment, _ = prepared(source, rule, value)
-    cands = candidates(source, rule, value, model, stamp)
-    return rerank.tradeoff(cands, experiment.tuning.holdout, k)
-
-
-@st.cache_resource(show_spinner="Item similarities…", max_entries=4, ttl=common.DATASET_TTL_S)
-def similarities(source: tuple, rule: str, value: float, run: str | None, mtime: float) -> dict:
-    """Item-item cosine, and embedding cosine from the active run (else TF-IDF text cosine)."""
-    _, experiment, _ = prepared(source, rule, value)
-    stage = experiment.tuning
-    sims = {explain.ITEM_ITEM: explain.cooccurrence(stage.train)}
-    loaded = RunFolder(run).load_item_embeddings() if run else None
-    if loaded is not None:
-        rows = pd.Index(loaded[1]).get_indexer(list(experiment.index.item_ids))
-        if (rows >= 0).all():
-            sims[f"embedding ({Path(run).name})"] = explain.cosine(loaded[0][rows])
-            return sims
-    sims["text"] = explain.cosine(explain.tfidf_vectors(stage.text))
-    return sims
-
-
-def active_run() -> tuple[str | None, float]:
-    """Folder and embeddings mtime of the active run when it has item embeddings."""
-    name = st.session_state[common.ACTIVE_RUN]
-    folder = Path(st.session_state[common.RUNS_DIR]) / str(name) if name else None
-    if folder is None or not (folder / EMBEDDINGS).exists():
-        return None, 0.0
-    return str(folder), (folder / EMBEDDINGS).stat().st_mtime
-
-
-@st.cache_data(max_entries=4, ttl=common.DATASET_TTL_S)
-def user_table(source: tuple, rule: str, value: float) -> pd.DataFrame:
-    _, experiment, groups = prepared(source, rule, value)
-    table = segments.user_segments(experiment.tuning.train, groups)
-    table.insert(0, "user", experiment.index.user_ids)
-    return table
-
-
-def run_choice() -> tuple[str | None, str | None, float]:
-    """``("run:<name>", folder, embeddings mtime)`` for the active run once it has a best
-    checkpoint and item embeddings, else ``(None, None, 0)``."""
-    name = st.session_state[common.ACTIVE_RUN]
-    folder = Path(st.session_state[common.RUNS_DIR]) / str(name) if name else None
-    if folder is None or not (folder / BEST).exists():
-        return None, None, 0.0
-    if not (folder / EMBEDDINGS).exists():
-        return None, None, 0.0
-    return f"{scorers.RUN_PREFIX}{name}", str(folder), (folder / EMBEDDINGS).stat().st_mtime
+@st.fragment(run_every=3)
+def warming_note(warm, label: str) -> None:
+    """Progress of the background warm-up; reruns the page once the best model is ready."""
+    if not st.session_state.get(AUTO_MODEL) or warm.finished or warm.error:
+        st.rerun(scope="app")
+    if not warm.pending(fit_key(best, runs)):
+        st.rerun(scope="app")
+    seconds = time.monotonic() - warm.started
+    st.progress(
+        warm.done / len(warm.steps),
+        text=f"Preparing {common.md(label, 80)} in the background: step {warm.done + 1} of "
+        f"{len(warm.steps)} ({common.md(warm.current, 60)}), {seconds:.0f} s so far. Showing "
+        f"the {MODEL_LABELS[scorers.BLEND]} meanwhile; the page switches when it is ready, "
+        "or pick it under Model to wait for it.",
+    )
 
 
 def model_label(choice: str) -> str:
-    if choice.startswith(scorers.RUN_PREFIX):
-        return f"EASE + fine-tuned run {choice[len(scorers.RUN_PREFIX) :]}"
-    return MODEL_LABELS.get(choice, choice)
+    return analysis.model_label(choice)
+
+
+def optimistic_note(folder: str, experiment) -> str | None:
+    """Why a run's KPIs would be optimistic, or None: the run's own config says how many
+    positives it trained on; more than this page's training minus validation means some
+    validation rows were in its training data."""
+    trained = RunFolder(folder).read_config().get("train")
+    fit_on = int(experiment.tuning.train.nnz)
+    if isinstance(trained, int) and trained <= fit_on:
+        return None
+    seen = f"{trained} positives" if isinstance(trained, int) else "an unknown split"
+    return (
+        f"This run's text tower was trained on {seen}, more than this page's training minus "
+        f"validation ({fit_on}): some validation rows were in its training data, so its KPIs "
+        "here are optimistic."
+    )
 
 
 def titles_of(data) -> list[str]:
-    if "title" in data.items:
-        return data.items["title"].fillna("").astype(str).tolist()
-    return data.item_text()
+    return analysis.titles(data)
+
+
+def report_of(settings: analysis.Settings, fit_as: str, stamp: float):
+    """The stakeholder report of ``settings`` as a no-argument callable for a download button.
+
+    It runs when the button is clicked, outside this script run (no session state there): it
+    reads only what it is given, and the page's cached candidates (the baseline too; none for
+    new items, which EASE cannot rank), so nothing is fitted twice.
+    """
+    key, rule_, value_ = source, rule, value
+
+    def make() -> bytes:
+        _, exp, bands = prepared(key, rule_, value_)
+        s = settings
+        baseline = None
+        if s.scope != "cold":
+            baseline = candidates(key, rule_, value_, BASELINE, 0.0, s.scope)
+        cands = candidates(key, rule_, value_, fit_as, stamp, s.scope)
+        return render(analysis.assemble(s, data, exp, bands, cands, baseline)).encode("utf-8")
+
+    return make
+
+
+def data_argument() -> str:
+    """``--data`` for the report's command line: the sample or a MovieLens folder; other
+    sources (uploads) by name, which the command cannot load by itself."""
+    chosen = st.session_state[common.SOURCE]
+    if chosen.get("kind") == "sample":
+        return "sample"
+    if chosen.get("kind") == "movielens":
+        return common.without_server_paths(str(chosen.get("path", "")))
+    return data.name
 
 
 # --- controls and shareable state ----------------------------------------------------------------
 
 
-def restore_from_url(models: list[str], users: list[str]) -> None:
+def restore_from_url(models: list[str], users: list[str]) -> None:  # noqa: C901
     """Once per session: adopt model, strategy, boost and user from the URL when they are valid."""
     if st.session_state.get("rec_url_read"):
         return
     st.session_state["rec_url_read"] = True
     url = st.query_params
-    if url.get("model") in models:
-        st.session_state[MODEL] = url["model"]
+    model = url.get("model") or ""
+    run = scorers.run_folder(model)
+    if run is not None and model not in models:  # a report's link names the run by its folder
+        model = f"{scorers.HYBRID_RUN_PREFIX}{Path(run).name}"
+    if model in models:
+        st.session_state[MODEL] = model
     if url.get("strategy") in rerank.STRATEGIES:
         st.session_state[STRATEGY] = url["strategy"]
+    if url.get("scope") in SCOPE_LABELS:
+        st.session_state[SCOPE] = url["scope"]
     if url.get("user") in users:
         st.session_state[USER] = url["user"]
         st.session_state[USER_IN_LINK] = True  # a link that names a user keeps naming it
@@ -187,9 +185,13 @@ def boost_from_url(text: str | None) -> float | None:
     return float(np.clip(round(boost / BOOST_STEP) * BOOST_STEP, 0, 1))
 
 
-def update_url(model: str, strategy: str, boost: float, user: str) -> None:
+def update_url(model: str, strategy: str, boost: float, user: str, scope: str) -> None:
     """Mirror the controls in the URL; the user only when the analyst opted in."""
     st.query_params.update({"model": model, "strategy": strategy, "boost": f"{boost:g}"})
+    if scope != "all":
+        st.query_params["scope"] = scope
+    elif "scope" in st.query_params:
+        del st.query_params["scope"]
     if st.session_state.get(USER_IN_LINK):
         st.query_params["user"] = user
     elif "user" in st.query_params:
@@ -330,24 +332,60 @@ except Exception as exc:  # noqa: BLE001 - e.g. no user with enough positives to
     st.stop()
 users = [str(u) for u in experiment.index.user_ids]
 titles = titles_of(data)
-run_model, run_folder, run_stamp = run_choice()
-models = [*([run_model] if run_model else []), scorers.BLEND, scorers.HYBRID_FROZEN]
-models += [m for m in MODELS if m not in TRAINS_LM]
+runs = finished_runs(Path(st.session_state[common.RUNS_DIR]), st.session_state[common.ACTIVE_RUN])
+all_models = [*runs, scorers.HYBRID_FROZEN, scorers.BLEND]
+all_models += [m for m in MODELS if m not in TRAINS_LM]
+best = best_model(runs)  # a finished run's hybrid, else the frozen-MiniLM hybrid
+if MODEL not in st.session_state and "model" not in st.query_params:
+    st.session_state[AUTO_MODEL] = True  # the page picks the model until the analyst does
 
-restore_from_url(models, users)
-keep_valid(MODEL, models, models[0])  # the active run when there is one
+restore_from_url(all_models, users)
+keep_valid(SCOPE, list(SCOPE_LABELS), "all")
 keep_valid(STRATEGY, list(rerank.STRATEGIES), "penalty")
 keep_valid(USER, users, users[0])
 st.session_state.setdefault(BOOST, 0.0)
 st.session_state.setdefault(K, K_CHOICES[0])
 
 st.caption(
-    f"{common.md(data.name, 80)}: models fitted on training minus validation "
-    f"({experiment.split.kind} split, seed {SEED}); KPIs on the validation split. "
-    f"Head/tail: {popularity.RULES[rule]} (x = {value:g}), set on the Data page."
+    f"{common.md(data.name, 80)}: every model is fitted on the training split minus validation "
+    f"({experiment.split.kind} split, seed {SEED}); the KPIs, the trade-off curve and the lists' "
+    "tail shares are measured on the validation split, which no part of the model was fitted "
+    f"or tuned on; test is never used here. Head/tail: {popularity.RULES[rule]} "
+    f"(x = {value:g}), set on the Data page, for every band, badge and KPI on this page."
 )
+scope = st.radio(
+    "Candidates",
+    list(SCOPE_LABELS),
+    format_func=SCOPE_LABELS.get,
+    key=SCOPE,
+    horizontal=True,
+    help="All items; the long tail (outside the head, new items included); or new items only "
+    "(no training interaction), with who a chosen new item would reach.",
+)
+fit_of = {m: fit_key(m, runs)[0] for m in all_models}
+models = all_models
+if scope == "cold":
+    models = [m for m in all_models if scorers.scores_cold_items(fit_of[m])]
+    left_out = [model_label(m) for m in all_models if m not in models]
+    st.caption(
+        "Not offered for new items: "
+        + common.md(", ".join(left_out), 300)
+        + " (they learn only from interactions and give every new item the same score)."
+    )
+warm = warm_status()
+waiting = warm is not None and warm.pending(fit_key(best, runs)) and best in models
+if st.session_state.get(AUTO_MODEL):
+    # The best model takes minutes to fit on a small CPU: while the warm-up is still fitting
+    # it, the first view shows the blend (seconds) and switches once it is ready.
+    st.session_state[MODEL] = scorers.BLEND if waiting else best
+keep_valid(MODEL, models, best if best in models else models[0])
+if waiting and st.session_state.get(AUTO_MODEL):
+    warming_note(warm, model_label(best))
+
 c_model, c_k, c_strategy, c_boost = st.columns([2, 1, 2, 3])
-model = c_model.selectbox("Model", models, format_func=model_label, key=MODEL)
+model = c_model.selectbox(
+    "Model", models, format_func=model_label, key=MODEL, on_change=chosen_by_hand
+)
 k = c_k.selectbox("List length K", K_CHOICES, key=K)
 strategy = c_strategy.selectbox(
     "Tail-boost strategy", list(rerank.STRATEGIES), format_func=rerank.STRATEGIES.get, key=STRATEGY
@@ -356,42 +394,57 @@ boost = c_boost.slider(
     "Tail boost", 0.0, 1.0, step=BOOST_STEP, key=BOOST, help=BOOST_HELP[strategy]
 )
 
-fit_as, stamp = (
-    (f"{scorers.RUN_PREFIX}{run_folder}", run_stamp) if model == run_model else (model, 0)
-)
+fit_as, stamp = fit_key(model, runs)
+run_folder = runs[model][0] if model in runs else None
 try:
-    cands = candidates(source, rule, value, fit_as, stamp)
+    holdout = holdout_in(experiment, rule, value, scope)
+except EmptyScope as exc:
+    common.show_error("No candidates in this scope", exc)
+    st.stop()
+try:
+    cands = candidates(source, rule, value, fit_as, stamp, scope)
 except Exception as exc:  # noqa: BLE001 - a run for another catalogue, or not written yet
     if model == scorers.BLEND:
         common.show_error("Cannot fit the model", exc)
         st.stop()
     fallback = MODEL_LABELS[scorers.BLEND]
     st.warning(common.md(f"{common.error_line(exc)}. Showing the {fallback} instead.", 300))
-    model, fit_as, stamp = scorers.BLEND, scorers.BLEND, 0
-    cands = candidates(source, rule, value, fit_as, stamp)
-if model == run_model:
-    st.warning(
-        "Fine-tuning runs hold out only each user's latest 10% of positives, so this page's "
-        "validation rows were part of the run's training data: its KPIs here are optimistic.",
-        icon=":material/warning:",
-    )
-holdout = experiment.tuning.holdout
+    model, fit_as, stamp, run_folder = scorers.BLEND, scorers.BLEND, 0.0, None
+    cands = candidates(source, rule, value, fit_as, stamp, scope)
+if run_folder is not None and (note := optimistic_note(run_folder, experiment)):
+    st.warning(note, icon=":material/warning:")
 ranked = rerank.rerank(cands, strategy, boost, k)
 now = rerank.list_metrics(ranked.items, cands, holdout, k)
-no_boost = tradeoff(source, rule, value, fit_as, k, stamp).query("boost == 0").iloc[0].to_dict()
+curve = tradeoff(source, rule, value, fit_as, k, stamp, scope)
+no_boost = curve.query("boost == 0 and strategy == @strategy").iloc[0].to_dict()
 metric_row(now, no_boost, k)
 
-curves = {model_label(model): tradeoff(source, rule, value, fit_as, k, stamp)}
-if model != BASELINE:
-    curves[f"{MODEL_LABELS[BASELINE]} (baseline)"] = tradeoff(source, rule, value, BASELINE, k)
+with_baseline = scope != "cold" and model != BASELINE
+curves = {model_label(model): curve}
+if with_baseline:
+    base_label = f"{MODEL_LABELS[BASELINE]} (baseline)"
+    curves[base_label] = tradeoff(source, rule, value, BASELINE, k, 0.0, scope)
 st.plotly_chart(
     tradeoff_figure(curves, k, (now[f"aplt@{k}"], now[f"ndcg@{k}"])),
     width="stretch",
     key="tradeoff_curve",
 )
 st.caption(
-    "Each line sweeps the boost from 0 to 1 for one strategy; dotted lines are the "
-    "collaborative baseline (EASE) under the same strategies."
+    "Each line sweeps the boost from 0 to 1 for one strategy, on the validation split"
+    + (
+        "; dotted lines are the collaborative baseline (EASE) under the same strategies."
+        if with_baseline
+        else "."
+    )
+    + (
+        " New items: lists and KPIs hold only items with no training interaction, judged on "
+        "the validation positives among them; EASE cannot rank them, so there is no baseline."
+        if scope == "cold"
+        else " Long tail: lists hold only items outside the head, judged on the validation "
+        "positives among them."
+        if scope == "tail"
+        else ""
+    )
 )
 
 # --- one user ------------------------------------------------------------------------------------
@@ -422,7 +475,7 @@ f_user.checkbox(
     help="Off by default: user ids can be personal data and URLs end up in browser history, "
     "proxy logs and shared messages.",
 )
-update_url(model, strategy, boost, user)
+update_url(model, strategy, boost, user, scope)
 
 u = users.index(user)
 row = table.iloc[u]
@@ -432,13 +485,26 @@ explanations = explain.explain_user(
     cands,
     ranked,
     history,
-    similarities(source, rule, value, *active_run()),
+    similarities(source, rule, value, run_folder, stamp),
     terms=lambda pos: explain.item_terms(data.items, data.text_columns, pos),
 )
 frame = explain.explanations_frame(explanations, experiment.index.item_ids, titles)
 list_tail = float(np.mean(frame["band"] != "head")) if len(frame) else 0.0
+base_frame = None
+if with_baseline:
+    base_ranked = rerank.rerank(
+        candidates(source, rule, value, BASELINE, 0.0, scope), strategy, boost, k
+    )
+    base_items = base_ranked.items[u]
+    base_frame = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(base_items) + 1),
+            "title": np.asarray(titles, dtype=object)[base_items],
+            "band": [popularity.GROUP_NAMES[g] for g in groups[base_items]],
+        }
+    )
 
-m1, m2, m3 = st.columns(3)
+m1, m2, m3, m4 = st.columns(4)
 m1.metric(
     "Segment",
     f"{row['activity']} · {row['taste']}",
@@ -450,6 +516,12 @@ m3.metric(
     f"{list_tail:.0%}",
     delta=f"{list_tail - row['tail_share']:+.0%} vs history",
 )
+if base_frame is not None:
+    m4.metric(
+        "Tail share · EASE list",
+        f"{float(np.mean(base_frame['band'] != 'head')):.0%}",
+        help="What the collaborative baseline shows this user, same strategy and boost",
+    )
 if "rec_random_seed" in st.session_state:
     st.caption(f"Random user drawn with seed {st.session_state['rec_random_seed']}.")
 
@@ -457,17 +529,12 @@ parts = [name.replace("_", " ") for name in cands.parts] + ["tail boost"]
 frame["rank before → after"] = [
     f"{b} → {a}" for b, a in zip(frame["rank before boost"], frame["rank"], strict=True)
 ]
-left, right = st.columns([2, 3])
-left.markdown("**Recent history** (training)")
-recent = history_frame(experiment, user, groups, titles)
-left.dataframe(
-    band_style(recent),
-    hide_index=True,
-    width="stretch",
-    column_order=[c for c in ("when", "title", "band") if c in recent],
+left, right = st.columns(2)
+left.markdown(
+    f"**{common.md(model_label(model), 80)}** · top {k}, {rerank.STRATEGIES[strategy]}, "
+    f"boost {boost:.2f}"
 )
-right.markdown(f"**Top {k}** · {rerank.STRATEGIES[strategy]}, boost {boost:.2f}")
-right.dataframe(
+left.dataframe(
     band_style(frame),
     hide_index=True,
     width="stretch",
@@ -475,6 +542,24 @@ right.dataframe(
     column_order=["rank", "rank before boost", "title", "band", "score"],
     column_config=column_config(parts),
 )
+if base_frame is not None:
+    right.markdown(
+        f"**{MODEL_LABELS[BASELINE]} (collaborative baseline)** · same strategy and boost"
+    )
+    right.dataframe(
+        band_style(base_frame),
+        hide_index=True,
+        width="stretch",
+        key="rec_baseline",
+        column_config=column_config([]),  # title and band fit beside each other
+    )
+else:
+    right.info(
+        "No collaborative baseline here: EASE learns only from interactions and cannot rank "
+        "new items."
+        if scope == "cold"
+        else "This is the collaborative baseline itself."
+    )
 
 st.markdown("**Why these items**")
 st.dataframe(
@@ -500,8 +585,38 @@ st.caption(
     "to the item — item-item cosine when the collaborative part dominates, else text "
     "cosine — with the similarity; shared terms are catalogue terms they have in common."
 )
+with st.expander("Recent history (training)"):
+    recent = history_frame(experiment, user, groups, titles)
+    st.dataframe(
+        band_style(recent),
+        hide_index=True,
+        width="stretch",
+        column_order=[c for c in ("when", "title", "band") if c in recent],
+    )
 
-d1, d2 = st.columns(2)
+# --- one new item: who it would reach ---------------------------------------------------------
+if scope == "cold":
+    st.subheader("Who would a new item reach?")
+    cold = [int(i) for i in np.flatnonzero(groups == popularity.COLD)]
+    first = int(ranked.items[u][0]) if len(ranked.items[u]) else cold[0]
+    keep_valid(NEW_ITEM, cold, first)  # the top new item of this user's list
+    item = st.selectbox(
+        "New item",
+        cold,
+        format_func=lambda i: common.clip(titles[i], 100),
+        key=NEW_ITEM,
+        help="Any item with no training interaction",
+    )
+    reach = reach_of(source, rule, value, fit_as, stamp, int(item), run_folder)
+    reached = audience.audience_frame(reach, users, titles)
+    st.dataframe(reached, hide_index=True, width="stretch", key="rec_audience")
+    st.caption(
+        f"The {len(reach)} users whose new-items list this item would enter highest (rank "
+        "among every new item they have not seen; then the score in units of the user's own "
+        "range). Because: the items in that user's history closest to it in text."
+    )
+
+d1, d2, d3 = st.columns(3)
 d1.download_button(
     "Download this user's list (CSV)",
     common.csv_bytes(frame.drop(columns="rank before → after")),
@@ -516,7 +631,32 @@ d2.download_button(
             cands, ranked, experiment.index.user_ids, experiment.index.item_ids, titles
         )
     ),
-    file_name=f"recommendations_{model}_{strategy}_{boost:g}.csv",
+    file_name=f"recommendations_{file_safe(model)}_{strategy}_{boost:g}.csv",
     mime="text/csv",
     width="stretch",
+)
+d3.download_button(
+    "Download the stakeholder report (HTML)",
+    report_of(
+        analysis.Settings(
+            data=data_argument(),
+            model=common.without_server_paths(fit_as),  # a run by ./runs/NAME, no server path
+            strategy=strategy,
+            boost=float(boost),
+            k=int(k),
+            head_rule=rule,  # type: ignore[arg-type]
+            head_value=value,
+            seed=SEED,
+            scope=scope,  # type: ignore[arg-type]
+        ),
+        fit_as,
+        stamp,
+    ),
+    file_name=f"longtail_report_{file_safe(model)}_{scope}_{strategy}_{boost:g}.html",
+    mime="text/html",
+    width="stretch",
+    key="rec_report",
+    help="One self-contained HTML file of these settings (no network needed to open it): "
+    "dataset, model and boost, KPIs against EASE, the trade-off curve, three example users, "
+    "and how to reproduce it.",
 )

@@ -21,6 +21,7 @@ from recsys.evaluation import protocol
 from recsys.evaluation.protocol import Experiment
 from recsys.evaluation.split import SplitKind
 from recsys.models import TrainData
+from recsys.models.scope import SCOPE_HELP, CandidateScope, Scope
 from recsys.runs.folder import RunFolder
 from recsys.whatif import explain, rerank, scorers
 from recsys.whatif.rerank import Candidates, Reranked, Strategy
@@ -46,7 +47,7 @@ class Settings:
     """Everything that changes an analysis; a report prints these so anyone can redo it."""
 
     data: str = "sample"  # "sample" or a MovieLens folder (the CLI); any name for a Dataset given
-    model: str = scorers.BLEND  # a page choice: blend, hybrid_frozen, run:<folder>, a model name
+    model: str = scorers.BLEND  # a page choice: blend, hybrid_frozen, hybrid_run:<folder>, a name
     strategy: Strategy = "penalty"
     boost: float = 0.0
     k: int = 10
@@ -54,6 +55,7 @@ class Settings:
     head_value: float | None = None  # None: the rule's default (popularity.DEFAULT_VALUES)
     seed: int = 0
     users: tuple[str, ...] = ()  # example users; empty: one per segment, chosen by rule
+    scope: Scope = "all"  # candidate scope (recsys.models.scope): all, tail or cold (new items)
 
     def __post_init__(self) -> None:
         if self.strategy not in rerank.STRATEGIES:
@@ -68,6 +70,13 @@ class Settings:
             raise ValueError(
                 f"head rule must be one of {list(popularity.RULES)}, got {self.head_rule!r}"
             )
+        _ = self.candidate_scope  # refuses an unknown scope or a bad head value
+        if self.scope == "cold" and not scorers.scores_cold_items(self.model):
+            raise ValueError(scope_refusal(self.model))
+
+    @property
+    def candidate_scope(self) -> CandidateScope:
+        return CandidateScope(self.scope, self.head_rule, self.head_value)
 
     @property
     def head(self) -> float:
@@ -76,9 +85,7 @@ class Settings:
 
     @property
     def model_label(self) -> str:
-        if self.model.startswith(scorers.RUN_PREFIX):
-            return f"EASE + fine-tuned run {Path(self.model[len(scorers.RUN_PREFIX) :]).name}"
-        return MODEL_LABELS.get(self.model, self.model)
+        return model_label(self.model)
 
 
 @dataclass
@@ -91,8 +98,12 @@ class Analysis:
     groups: np.ndarray  # (I,) bands under the settings' head rule, from training counts
     candidates: Candidates
     ranked: Reranked
-    baseline: Candidates
-    baseline_ranked: Reranked  # the baseline at the same strategy and boost
+    baseline: Candidates | None  # None under the cold scope: EASE cannot rank new items
+    baseline_ranked: Reranked | None  # the baseline at the same strategy and boost
+
+    @property
+    def scope_mask(self) -> np.ndarray:
+        return self.settings.candidate_scope.mask(self.experiment.tuning.counts)
 
     @property
     def user_ids(self) -> list[str]:
@@ -100,7 +111,8 @@ class Analysis:
 
     @property
     def holdout(self):
-        return self.experiment.tuning.holdout
+        """Validation positives within the scope (all of them under ``all``)."""
+        return scoped_holdout(self.experiment.tuning.holdout, self.scope_mask)
 
     def kpis(self) -> pd.DataFrame:
         """One row per list (model / baseline, no boost / chosen boost), one column per KPI."""
@@ -108,14 +120,17 @@ class Analysis:
         rows = {
             f"{s.model_label}, boost {s.boost:g}": self.ranked.items,
             f"{s.model_label}, no boost": rerank.rerank(self.candidates, s.strategy, 0.0, k).items,
-            f"{MODEL_LABELS[BASELINE]} (baseline), boost {s.boost:g}": self.baseline_ranked.items,
-            f"{MODEL_LABELS[BASELINE]} (baseline), no boost": rerank.rerank(
-                self.baseline, s.strategy, 0.0, k
-            ).items,
         }
+        if self.baseline is not None and self.baseline_ranked is not None:
+            rows[f"{MODEL_LABELS[BASELINE]} (baseline), boost {s.boost:g}"] = (
+                self.baseline_ranked.items
+            )
+            rows[f"{MODEL_LABELS[BASELINE]} (baseline), no boost"] = rerank.rerank(
+                self.baseline, s.strategy, 0.0, k
+            ).items
         table = {}
         for name, items in rows.items():
-            cands = self.baseline if "baseline" in name else self.candidates
+            cands = self.baseline if "baseline" in name and self.baseline else self.candidates
             metrics = rerank.list_metrics(items, cands, self.holdout, k)
             table[name] = {
                 label: metrics[key.format(k=k)] for label, key in rerank.KPI_KEYS.items()
@@ -125,10 +140,12 @@ class Analysis:
     def curves(self) -> dict[str, pd.DataFrame]:
         """The trade-off sweep (every strategy, boost 0 -> 1) of the model and the baseline."""
         k = self.settings.k
-        return {
-            self.settings.model_label: rerank.tradeoff(self.candidates, self.holdout, k),
-            f"{MODEL_LABELS[BASELINE]} (baseline)": rerank.tradeoff(self.baseline, self.holdout, k),
-        }
+        out = {self.settings.model_label: rerank.tradeoff(self.candidates, self.holdout, k)}
+        if self.baseline is not None:
+            out[f"{MODEL_LABELS[BASELINE]} (baseline)"] = rerank.tradeoff(
+                self.baseline, self.holdout, k
+            )
+        return out
 
     def example_users(self, n: int = 3) -> list[int]:
         """The settings' users, else the most typical user of ``n`` segments.
@@ -175,19 +192,47 @@ class Analysis:
         if not hasattr(self, "_similarities"):
             stage = self.experiment.tuning
             sims = {explain.ITEM_ITEM: explain.cooccurrence(stage.train)}
-            model = self.settings.model
-            loaded = None
-            if model.startswith(scorers.RUN_PREFIX):
-                loaded = RunFolder(model[len(scorers.RUN_PREFIX) :]).load_item_embeddings()
-            rows = None
-            if loaded is not None:
-                rows = pd.Index(loaded[1]).get_indexer(list(self.experiment.index.item_ids))
-            if loaded is not None and rows is not None and (rows >= 0).all():
-                sims["embedding"] = explain.cosine(loaded[0][rows])
-            else:
-                sims["text"] = explain.cosine(explain.tfidf_vectors(stage.text))
+            sims.update(
+                text_similarity(
+                    scorers.run_folder(self.settings.model), self.experiment, stage.text
+                )
+            )
             self._similarities = sims
         return self._similarities
+
+
+def text_similarity(run: str | None, experiment: Experiment, texts) -> dict:
+    """``{"embedding (RUN)": cosine}`` of a run's item embeddings when they cover the catalogue,
+    else ``{"text": TF-IDF cosine}``: the text similarity explanations and audiences cite."""
+    loaded = RunFolder(run).load_item_embeddings() if run else None
+    if loaded is not None and run is not None:
+        rows = pd.Index(loaded[1]).get_indexer(list(experiment.index.item_ids))
+        if (rows >= 0).all():
+            return {f"embedding ({Path(run).name})": explain.cosine(loaded[0][rows])}
+    return {"text": explain.cosine(explain.tfidf_vectors(texts))}
+
+
+def model_label(choice: str) -> str:
+    """How a model choice is named on the page and in the report."""
+    run = scorers.run_folder(choice)
+    if run is not None:
+        return f"Hybrid · fine-tuned run {Path(run).name}"
+    return MODEL_LABELS.get(choice, choice)
+
+
+def scope_refusal(model: str) -> str:
+    return (
+        f"{model_label(model)} learns only from interactions and cannot rank new items "
+        f"({SCOPE_HELP['cold']}); pick a model with a text part"
+    )
+
+
+def scoped_holdout(holdout, mask: np.ndarray):
+    """The validation positives on in-scope items only (KPIs of a scoped list are judged on the
+    items it may hold)."""
+    if mask.all():
+        return holdout
+    return holdout.multiply(mask.astype(np.float32)[None, :]).tocsr()
 
 
 def titles(data: Dataset) -> list[str]:
@@ -205,15 +250,68 @@ def prepare(data: Dataset, settings: Settings) -> tuple[Experiment, np.ndarray]:
     return experiment, groups
 
 
-def fit_candidates(
-    experiment: Experiment, groups: np.ndarray, model: str, seed: int = 0
-) -> Candidates:
-    """Fit ``model`` on training minus validation and cache each user's 200 candidates."""
+def fit_model(
+    experiment: Experiment,
+    model: str,
+    seed: int = 0,
+    head_rule: Rule = "top_share",
+    head_value: float | None = None,
+) -> scorers.PartScorer:
+    """Fit ``model`` on training minus validation; the hybrids banded by the head rule."""
     stage = experiment.tuning
     # No validation extras: a model tuning on them would be graded on its own tuning data.
     data = TrainData(stage.train, stage.text, experiment.index.item_ids)
-    scorer = scorers.fit_scorer(model, data, seed=seed)
-    return rerank.build_candidates(scorer, stage.train, stage.counts, groups)
+    return scorers.fit_scorer(model, data, seed=seed, head_rule=head_rule, head_value=head_value)
+
+
+def candidates_of(
+    scorer: scorers.PartScorer,
+    experiment: Experiment,
+    groups: np.ndarray,
+    scope: CandidateScope | None = None,
+) -> Candidates:
+    """Each user's 200 candidates from a fitted scorer, within ``scope`` (default: all)."""
+    stage = experiment.tuning
+    mask = None if scope is None or scope.scope == "all" else scope.mask(stage.counts)
+    return rerank.build_candidates(scorer, stage.train, stage.counts, groups, scope=mask)
+
+
+def fit_candidates(
+    experiment: Experiment,
+    groups: np.ndarray,
+    model: str,
+    seed: int = 0,
+    settings: Settings | None = None,
+) -> Candidates:
+    """Fit ``model`` on training minus validation and cache each user's 200 candidates;
+    ``settings`` give the head rule (the hybrids' bands) and the candidate scope."""
+    s = settings or Settings(model=model, seed=seed)
+    scorer = fit_model(experiment, model, seed, s.head_rule, s.head_value)
+    return candidates_of(scorer, experiment, groups, s.candidate_scope)
+
+
+def assemble(
+    settings: Settings,
+    dataset: Dataset,
+    experiment: Experiment,
+    groups: np.ndarray,
+    candidates: Candidates,
+    baseline: Candidates | None,
+) -> Analysis:
+    """An :class:`Analysis` from candidates already built (e.g. the page's cached ones)."""
+    s = settings
+    return Analysis(
+        settings=s,
+        dataset=dataset,
+        experiment=experiment,
+        groups=groups,
+        candidates=candidates,
+        ranked=rerank.rerank(candidates, s.strategy, s.boost, s.k),
+        baseline=baseline,
+        baseline_ranked=None
+        if baseline is None
+        else rerank.rerank(baseline, s.strategy, s.boost, s.k),
+    )
 
 
 def analyse(settings: Settings, dataset: Dataset | None = None) -> Analysis:
@@ -221,21 +319,14 @@ def analyse(settings: Settings, dataset: Dataset | None = None) -> Analysis:
     from recsys.data.sources import load
 
     data = dataset if dataset is not None else load(settings.data)
-    experiment, groups = prepare(data, settings)
-    cands = fit_candidates(experiment, groups, settings.model, settings.seed)
-    base = (
-        cands
-        if settings.model == BASELINE
-        else fit_candidates(experiment, groups, BASELINE, settings.seed)
-    )
     s = settings
-    return Analysis(
-        settings=s,
-        dataset=data,
-        experiment=experiment,
-        groups=groups,
-        candidates=cands,
-        ranked=rerank.rerank(cands, s.strategy, s.boost, s.k),
-        baseline=base,
-        baseline_ranked=rerank.rerank(base, s.strategy, s.boost, s.k),
-    )
+    experiment, groups = prepare(data, s)
+    cands = fit_candidates(experiment, groups, s.model, s.seed, s)
+    base: Candidates | None = None
+    if s.scope != "cold":  # EASE cannot rank new items: no baseline there
+        base = (
+            cands
+            if s.model == BASELINE
+            else fit_candidates(experiment, groups, BASELINE, s.seed, s)
+        )
+    return assemble(s, data, experiment, groups, cands, base)

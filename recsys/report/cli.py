@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from recsys.data import popularity
+from recsys.models.scope import SCOPES
 from recsys.report.analysis import Settings, analyse
 from recsys.report.html import render
 from recsys.whatif import rerank, scorers
@@ -25,7 +26,15 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument(
         "--model",
         default=scorers.BLEND,
-        help=f"{scorers.BLEND} (default), {scorers.HYBRID_FROZEN}, run:FOLDER or a model name",
+        help=f"{scorers.BLEND} (default), {scorers.HYBRID_FROZEN}, "
+        f"{scorers.HYBRID_RUN_PREFIX}FOLDER (the tuned hybrid over a finished run's text tower) "
+        "or a model name",
+    )
+    p.add_argument(
+        "--scope",
+        default="all",
+        choices=list(SCOPES),
+        help="candidate scope: all (default), tail or cold (new items only)",
     )
     p.add_argument("--strategy", default="penalty", choices=list(rerank.STRATEGIES))
     p.add_argument("--boost", type=float, default=0.0, help="tail boost in [0, 1] (default 0)")
@@ -45,8 +54,9 @@ def run_report(args: argparse.Namespace) -> int:
 
     check_output(args.out, "--out")
     model = args.model
-    if model.startswith(scorers.RUN_PREFIX) and not Path(model[len(scorers.RUN_PREFIX) :]).is_dir():
-        raise ValueError(f"--model {model!r}: no run folder {model[len(scorers.RUN_PREFIX) :]!r}")
+    run = scorers.run_folder(model)
+    if run is not None and not Path(run).is_dir():
+        raise ValueError(f"--model {model!r}: no run folder {run!r}")
     settings = Settings(
         data=str(args.data),
         model=model,
@@ -57,6 +67,7 @@ def run_report(args: argparse.Namespace) -> int:
         head_value=args.head_value,
         seed=args.seed,
         users=tuple(u for u in (args.users or "").split(",") if u),
+        scope=args.scope,
     )
     page = render(analyse(settings), base_url=args.url)
     args.out.parent.mkdir(parents=True, exist_ok=True)

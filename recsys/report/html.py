@@ -154,6 +154,8 @@ def command(a: Analysis) -> str:
     parts = ["python", "-m", "recsys", "report", "--data", s.data, "--model", s.model]
     parts += ["--strategy", s.strategy, "--boost", f"{s.boost:g}", "--k", str(s.k)]
     parts += ["--head-rule", s.head_rule, "--head-value", f"{s.head:g}", "--seed", str(s.seed)]
+    if s.scope != "all":
+        parts += ["--scope", s.scope]
     if s.users:
         parts += ["--users", ",".join(s.users)]
     return shlex.join(parts + ["--out", "report.html"])
@@ -162,6 +164,8 @@ def command(a: Analysis) -> str:
 def dashboard_url(a: Analysis, user: str, base: str) -> str:
     s = a.settings
     query = {"model": s.model, "strategy": s.strategy, "boost": f"{s.boost:g}", "user": user}
+    if s.scope != "all":
+        query["scope"] = s.scope
     return f"{base.rstrip('/')}/recommendations?{urlencode(query)}"
 
 
@@ -192,9 +196,11 @@ def _model(a: Analysis) -> str:
     s, exp = a.settings, a.experiment
     rows = pd.DataFrame(
         {
-            "setting": ["model", "baseline", "tail-boost strategy", "boost", "list length K",
-                        "split", "seed"],
-            "value": [s.model_label, MODEL_LABELS[BASELINE], rerank.STRATEGIES[s.strategy],
+            "setting": ["model", "baseline", "candidates", "tail-boost strategy", "boost",
+                        "list length K", "split", "seed"],
+            "value": [s.model_label,
+                      MODEL_LABELS[BASELINE] if a.baseline is not None else "none (new items)",
+                      s.candidate_scope.describe(), rerank.STRATEGIES[s.strategy],
                       f"{s.boost:g}", str(s.k), exp.split.kind, str(s.seed)],
         }
     )  # fmt: skip
@@ -222,26 +228,32 @@ def _users(a: Analysis, base_url: str) -> str:
         why = a.explain(u)
         keep = [c for c in ("rank", "title", "band", "rank before boost", "score",
                             "because (similarity)", "shared terms") if c in why]  # fmt: skip
-        base_items = a.baseline_ranked.items[u]
-        baseline = pd.DataFrame(
-            {
-                "rank": np.arange(1, len(base_items) + 1),
-                "title": [names[i] for i in base_items],
-                "band": [popularity.GROUP_NAMES[int(a.groups[i])] for i in base_items],
-            }
-        )
         history = a.experiment.tuning.train[u].indices
         tail_hist = float(np.mean(a.groups[history] != popularity.HEAD)) if len(history) else 0.0
         tail_list = float(np.mean(why["band"] != "head")) if len(why) else 0.0
+        side, versus = "", ""
+        if a.baseline_ranked is not None:
+            base_items = a.baseline_ranked.items[u]
+            baseline = pd.DataFrame(
+                {
+                    "rank": np.arange(1, len(base_items) + 1),
+                    "title": [names[i] for i in base_items],
+                    "band": [popularity.GROUP_NAMES[int(a.groups[i])] for i in base_items],
+                }
+            )
+            versus = f"the baseline's: {float(np.mean(baseline['band'] != 'head')):.0%}. "
+            side = (
+                f"<div><b>{MODEL_LABELS[BASELINE]} (baseline), same boost</b>"
+                f"{table(baseline)}</div>"
+            )
         out.append(
             f"<h3>User {text(ids[u], 80)}</h3><p>{len(history)} training positives, "
-            f"{tail_hist:.0%} of them outside the head; this list: {tail_list:.0%} tail/cold, "
-            f"the baseline's: {float(np.mean(baseline['band'] != 'head')):.0%}. "
+            f"{tail_hist:.0%} of them outside the head; this list: {tail_list:.0%} tail/cold"
+            f"{', ' + versus if versus else '. '}"
             f'<a href="{text(dashboard_url(a, ids[u], base_url), 2000)}">Open in the '
             "dashboard</a></p>"
             f'<div class="side"><div><b>{text(a.settings.model_label)}</b>'
-            f"{table(why[keep])}</div><div><b>{MODEL_LABELS[BASELINE]} (baseline), same boost</b>"
-            f"{table(baseline)}</div></div>"
+            f"{table(why[keep])}</div>{side}</div>"
         )
     return "".join(out) + (
         "<p class=muted>Users chosen as the most typical (median history) of the heavy-niche, "

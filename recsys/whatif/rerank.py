@@ -94,6 +94,7 @@ def build_candidates(
     n_candidates: int = 200,
     tail_reserve: int = 50,
     batch: int | None = None,
+    scope: np.ndarray | None = None,
 ) -> Candidates:
     """Score every user once and keep their top ``n_candidates`` unseen items with score parts.
 
@@ -101,11 +102,17 @@ def build_candidates(
     non-head items not already in. ``n_candidates`` is capped so no user runs out of unseen items.
     Users go in batches of ``batch``, by default sized from the catalogue and the memory budget
     (:func:`recsys.models.memory.rows_per_batch`).
+    ``scope``: an (I,) bool mask (:meth:`recsys.models.scope.CandidateScope.mask`); only those
+    items become candidates (the cap then counts unseen items in scope).
     """
     history = sp.csr_matrix(history)
     n_users, n_items = history.shape
-    longest = int(np.diff(history.indptr).max()) if n_users else 0
-    c = max(1, min(n_candidates, n_items - longest))
+    in_scope = np.ones(n_items, dtype=bool) if scope is None else np.asarray(scope, dtype=bool)
+    if in_scope.shape != (n_items,) or not in_scope.any():
+        raise ValueError(f"scope must be an ({n_items},) bool mask with at least one item")
+    seen = np.asarray(history.astype(bool).astype(np.float32) @ in_scope.astype(np.float32))
+    fewest = int(in_scope.sum() - seen.max()) if n_users else n_items
+    c = max(1, min(n_candidates, fewest))
     reserve = min(tail_reserve, c)
     is_tail = np.asarray(groups) != HEAD
     batch = batch or rows_per_batch(n_items, 4, BATCH_ARRAYS)
@@ -116,6 +123,7 @@ def build_candidates(
         batch_parts = {k: np.asarray(v, np.float32) for k, v in scorer(users, h).items()}
         total = _sum_parts(batch_parts)  # (B, I)
         exclude(total, h)
+        total[:, ~in_scope] = -np.inf
         chosen, rank = _top_with_reserve(total, c, reserve, is_tail)  # (B, C) each
         items.append(chosen)
         ranks.append(rank)

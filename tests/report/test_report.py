@@ -83,7 +83,8 @@ def test_reproduce_section_gives_the_command_and_the_url(report):
         (["--boost", "nan"], "boost must lie in [0, 1]"),
         (["--k", "0"], "k must be at least 1"),
         (["--users", "no-such-user"], "unknown user"),
-        (["--model", "run:/no/such/run"], "no run folder"),
+        (["--model", "hybrid_run:/no/such/run"], "no run folder"),
+        (["--scope", "cold", "--model", "ease"], "cannot rank new items"),
     ],
 )
 def test_report_cli_refuses_bad_settings_in_one_line(tmp_path, capsys, args, words):

@@ -241,3 +241,20 @@ def test_candidates_with_ties_match_a_full_stable_sort_in_any_batch():
         tail_rest = [i for i in order[20:] if groups[i] != HEAD][:10]
         assert set(whole.items[u]) == set(order[:20]) | set(tail_rest)
         assert [rank[int(i)] for i in whole.items[u]] == whole.rank[u].tolist()
+
+
+def test_candidates_in_a_cold_scope_hold_only_new_items(block_matrix):
+    from recsys.models import TrainData
+    from recsys.models.scope import CandidateScope
+
+    text = ["space ship"] * 5 + ["love kiss"] * 5 + ["space sequel", "kiss"]
+    counts = np.asarray(block_matrix.sum(axis=0)).ravel()
+    groups = popularity.groups(counts)
+    scorer = scorers.fit_scorer("tfidf", TrainData(block_matrix, text))
+    scope = CandidateScope("cold").mask(block_matrix)
+    cands = rr.build_candidates(scorer, block_matrix, counts, groups, scope=scope)
+    assert cands.items.shape == (20, 2)  # capped to the two new items
+    assert np.isin(cands.items, [10, 11]).all()
+    assert (cands.rank <= 2).all()  # ranked among the in-scope items
+    with pytest.raises(ValueError, match="at least one item"):
+        rr.build_candidates(scorer, block_matrix, counts, groups, scope=np.zeros(12, bool))

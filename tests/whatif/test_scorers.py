@@ -65,3 +65,44 @@ def test_model_parts_names_text_models_by_what_they_read(block_matrix):
     assert list(blend) == ["collaborative", "content"]
     with pytest.raises(ValueError, match="unknown model"):
         scorers.fit_scorer("nope", data)
+
+
+def hand_made_run(path, ids):
+    """A run folder with item vectors and a user map, as ``recsys train`` leaves it."""
+    torch = pytest.importorskip("torch")
+    from recsys.runs.folder import RunFolder
+
+    vectors = np.random.default_rng(0).normal(size=(len(ids), 4)).astype(np.float32)
+    run = RunFolder(path)
+    run.save_item_embeddings(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), ids)
+    run.save_checkpoint({"model.user.weight": torch.eye(4), "model.user.bias": torch.zeros(4)},
+                        {"epoch": 1}, best=True)  # fmt: skip
+    return run.path
+
+
+def test_hybrid_run_choice_is_the_tuned_hybrid_over_the_run_banded_by_the_rule(
+    tmp_path, block_matrix
+):
+    from recsys.models.hybrid import Hybrid
+
+    ids = np.array([f"i{j}" for j in range(12)])
+    folder = hand_made_run(tmp_path / "r1", ids)
+    data = TrainData(block_matrix, TEXT, ids)
+    choice = f"{scorers.HYBRID_RUN_PREFIX}{folder}"
+    assert scorers.run_folder(choice) == str(folder) and scorers.scores_cold_items(choice)
+    assert not scorers.scores_cold_items("ease") and scorers.scores_cold_items(scorers.BLEND)
+    parts = scorers.fit_scorer(choice, data, head_rule="threshold", head_value=8)
+    users = np.arange(20)
+    got = sum(parts(users, block_matrix).values())
+    model = Hybrid(lm="run", lm_params={"run_dir": str(folder)}, head_rule="threshold",
+                   head_value=8).fit(data)  # fmt: skip
+    assert np.allclose(got, model.score(users), atol=1e-5)
+    from recsys.data.popularity import COLD, HEAD
+
+    assert (model.groups_[:10] == HEAD).all()  # 8 positives each: head under threshold 8
+    assert (model.groups_[10:] == COLD).all()
+    fixed = scorers.make_hybrid(scorers.HYBRID_FROZEN, head_rule="interaction_share")
+    assert fixed.lm == "content" and fixed.head_rule == "interaction_share"
+    assert fixed.head_value is None  # the rule's own default, not a fixed top 20%
+    with pytest.raises(ValueError, match="unknown model"):
+        scorers.fit_scorer("run:" + str(folder), data)  # the fixed-weight blend is gone
