@@ -111,6 +111,38 @@ def add_scope_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_run_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--run",
+        type=Path,
+        metavar="DIR",
+        help="a finished `train` run folder: --model hybrid uses its fine-tuned text tower "
+        "instead of training one (the page's 'Hybrid · fine-tuned run')",
+    )
+
+
+def hybrid_params(args: argparse.Namespace, names: Sequence[str], params: dict) -> dict:
+    """The hybrid's extra parameters from ``--run`` and the head rule (one band definition)."""
+    if args.run is not None:
+        from recsys.runs.folder import RunFolder
+
+        others = [n for n in names if n != "hybrid"]
+        if others:
+            raise ValueError(f"--run is for --model hybrid, not {', '.join(others)}")
+        if not args.run.is_dir():
+            raise ValueError(f"--run {args.run}: no such run folder")
+        if RunFolder(args.run).load_best() is None:
+            raise ValueError(f"--run {args.run}: the run has no best model yet (still training?)")
+    if "hybrid" not in names:
+        return params
+    extra: dict = {"head_rule": args.head_rule, "head_value": args.head_value}
+    if extra["head_value"] is None:
+        extra["head_value"] = popularity.DEFAULT_VALUES[args.head_rule]
+    if args.run is not None:
+        extra |= {"lm": "run", "lm_params": {"run_dir": str(args.run)}}
+    return {**extra, **params}
+
+
 def scope_from(args: argparse.Namespace) -> CandidateScope:
     return CandidateScope(args.candidates, args.head_rule, args.head_value)
 
@@ -135,6 +167,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--no-tune", action="store_true", help="use default hyper-parameters")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     add_scope_options(p)
+    add_run_option(p)
     add_memory_option(p)
     p.set_defaults(handler=run_evaluate)
     return p
@@ -143,6 +176,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 def run_evaluate(args: argparse.Namespace) -> int:
     names = args.model or list(DEFAULT_MODELS)
     fixed = dict(args.param)
+    hybrid = hybrid_params(args, names, fixed)
     ks = tuple(args.k or (10, 20))
     if min(ks) < 1:
         raise ValueError(f"--k must be at least 1, got {min(ks)}")
@@ -171,7 +205,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         ks=ks,
         seed=args.seed,
         tune=not args.no_tune,
-        params={name: fixed for name in names} if fixed else None,
+        params={n: hybrid if n == "hybrid" else fixed for n in names if fixed or n == "hybrid"},
         text=text,
         progress=lambda line: print(line, file=sys.stderr),
         candidates=candidates,
@@ -217,6 +251,7 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "shards go to OUT.shards/",
     )
     add_scope_options(p)
+    add_run_option(p)
     add_memory_option(p)
     p.set_defaults(handler=run_recommend, model="ease")
     return p
@@ -262,7 +297,8 @@ def run_recommend(args: argparse.Namespace) -> int:
     # as on the Data page. Checked before fitting: an empty scope costs no training.
     mask = None if candidates.scope == "all" else candidates.mask(seen_matrix)
     warn_unreadable([args.model], dict(args.param), dataset.item_text())
-    model = make_model(args.model, seed=args.seed, **dict(args.param))
+    params = hybrid_params(args, [args.model], dict(args.param))
+    model = make_model(args.model, seed=args.seed, **params)
     with contextlib.ExitStack() as stack:
         if args.ray:
             recs = _recommend_on_cluster(args, stack, model, dataset, index, positives,

@@ -257,3 +257,28 @@ def test_recommend_tfidf_ranks_new_chinese_items_by_shared_characters(tmp_path):
     assert code == 0
     recs = pd.read_csv(out).set_index("user")["sku"]
     assert recs["a"] == 5  # liked 精致手工皮包 -> 手工皮包, the new item sharing its characters
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--model", "ease", "--run", "{tmp}"], "--run is for --model hybrid, not ease"),
+        (["--model", "hybrid", "--run", "{tmp}/missing"], "no such run folder"),
+        (["--model", "hybrid", "--run", "{tmp}"], "has no best model yet"),
+    ],
+)
+def test_run_option_is_checked_before_any_work(tmp_path, capsys, extra, words):
+    extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
+    assert main(["evaluate", "--data", "sample", *extra]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_run_and_head_rule_become_the_hybrids_parameters(tmp_path):
+    import argparse
+
+    from recsys.cli import hybrid_params
+
+    args = argparse.Namespace(run=None, head_rule="threshold", head_value=None)
+    assert hybrid_params(args, ["hybrid"], {"lexical": 0.0}) == {
+        "head_rule": "threshold", "head_value": 10, "lexical": 0.0}  # fmt: skip
+    assert hybrid_params(args, ["ease"], {"lambda_": 3.0}) == {"lambda_": 3.0}
