@@ -182,8 +182,10 @@ def start_warmup(runs_dir: str) -> Warmup | None:
     """Start (once per process) a daemon thread that fills the caches the first visits need.
 
     On the bundled sample under the default head/tail rule, cheapest first so each page's first
-    view is ready early: the split, the EASE + TF-IDF blend and EASE with their K = 10 trade-off
-    sweeps (seconds), the Embeddings page's MiniLM vectors (into the encoder's disk cache) and
+    view is ready early: the shipped vectors and map of the sample (``sample_data/artefacts/``,
+    copied into the disk caches when they still match), the split, the EASE + TF-IDF blend and
+    EASE with their K = 10 trade-off sweeps (seconds), the Embeddings page's MiniLM vectors
+    (into the encoder's disk cache) and
     UMAP's numba compilation (about a minute), then the page's best model (a finished run's
     hybrid, else the frozen-MiniLM hybrid: minutes on a loaded 2-core CPU) and the text
     similarities its explanations use. It starts with the first session (Streamlit runs
@@ -199,6 +201,7 @@ def start_warmup(runs_dir: str) -> Warmup | None:
         runs = finished_runs(Path(runs_dir), None)
         best = best_model(runs)
         plan = [
+            ("the sample's shipped vectors and map", _install_sample_artefacts),
             ("the split", lambda: prepared(SAMPLE_KEY, *DEFAULT_RULE)),
             (analysis.model_label(scorers.BLEND), lambda: _warm_model(scorers.BLEND, 0.0)),
             (analysis.model_label(BASELINE), lambda: _warm_model(BASELINE, 0.0)),
@@ -239,6 +242,16 @@ def _warm_model(model: str, stamp: float) -> None:
     tradeoff(SAMPLE_KEY, *DEFAULT_RULE, model, 10, stamp)
     if _WARMUP is not None:
         _WARMUP.ready.add((model, stamp))
+
+
+def _install_sample_artefacts() -> None:
+    """The vectors and map ``sample_data/artefacts.py`` made, into the disk caches, when they still
+    match the model and the sample (:mod:`recsys.data.sample_cache`)."""
+    from recsys.data import sample_cache
+
+    with MAP_LOCK:
+        if not sample_cache.install():
+            log.info("shipped sample artefacts do not match the model or the sample: not used")
 
 
 def _warm_vectors() -> None:

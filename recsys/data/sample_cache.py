@@ -1,0 +1,69 @@
+"""The bundled sample's item vectors and default map, shipped so a first visit is fast.
+
+``sample_data/artefacts/`` holds what a fresh clone would otherwise compute on its first visit to
+the Embeddings page (encoding the sample with the packaged MiniLM, then the first UMAP, whose
+numba compile alone takes about a minute on a 2-core CPU): ``embeddings.npy``, ``map.npy`` and
+``meta.json`` naming the model fingerprint and the texts they were made from. They are made by
+``python sample_data/artefacts.py``. :func:`install` copies them into the encoder's and the
+projection's disk caches under the names those caches look up, and only when the model and the
+sample's text are still the ones they were made from; otherwise nothing is installed and the
+caches fill the slow way.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from recsys.data.sources import SAMPLE_DIR, load_sample
+
+ARTEFACTS = SAMPLE_DIR / "artefacts"
+MAX_LENGTH = 128  # the encoder's default, which the pages use
+
+
+def current_keys() -> dict[str, str]:
+    """The keys the artefacts must match: the packaged model's fingerprint, the sample's text."""
+    from recsys.lm.encoder import model_fingerprint, resolve_model, texts_hash
+
+    return {
+        "model": model_fingerprint(resolve_model(None)),
+        "texts": texts_hash(load_sample().item_text()),
+        "max_length": str(MAX_LENGTH),
+    }
+
+
+def install(
+    encoder_cache: str | Path | None = None,
+    projection_cache: str | Path | None = None,
+    folder: Path = ARTEFACTS,
+) -> bool:
+    """Copy the shipped vectors and map into the caches; False when they no longer match."""
+    from recsys.lm.encoder import DEFAULT_CACHE_DIR, cache_file
+    from recsys.maps import projection
+    from recsys.runs.atomic import atomic_save_npy
+
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    keys = current_keys()
+    if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in keys.items()):
+        return False
+    texts = load_sample().item_text()
+    vectors_at = cache_file(encoder_cache or DEFAULT_CACHE_DIR, keys["model"], MAX_LENGTH, texts)
+    if not vectors_at.exists():
+        vectors_at.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / "embeddings.npy", vectors_at.with_suffix(".tmp"))
+        vectors_at.with_suffix(".tmp").replace(vectors_at)
+    vectors = np.load(vectors_at, allow_pickle=False)
+    config = projection.ProjectionConfig()
+    if meta.get("map") != config.key():
+        return True  # the map's settings changed since: only the vectors are still good
+    map_at = projection.cache_path(vectors, config, projection_cache)
+    if not map_at.exists():
+        map_at.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_npy(map_at, np.load(folder / "map.npy", allow_pickle=False))
+    return True
