@@ -9,4 +9,5 @@
 - ``popularity``: item counts, head / tail / cold bands, the Lorenz curve and Gini.
 - ``segments``: light / heavy and mainstream / niche users.
 - ``timestamps``: timestamp and date columns parsed and range-checked.
+- ``sample_cache``: the sample's shipped vectors and map, installed into the disk caches.
 """
