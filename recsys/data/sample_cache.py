@@ -12,6 +12,7 @@ caches fill the slow way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -25,14 +26,28 @@ MAX_LENGTH = 128  # the encoder's default, which the pages use
 
 
 def current_keys() -> dict[str, str]:
-    """The keys the artefacts must match: the packaged model's fingerprint, the sample's text."""
-    from recsys.lm.encoder import model_fingerprint, resolve_model, texts_hash
+    """The keys the artefacts must match: the packaged model's weights, the sample's text.
+
+    The model key hashes the folder's files only (not its path, which the encoder's own cache
+    key includes and which differs from one virtualenv to the next).
+    """
+    from recsys.lm.encoder import resolve_model, texts_hash
 
     return {
-        "model": model_fingerprint(resolve_model(None)),
+        "model": model_content(Path(resolve_model(None))),
         "texts": texts_hash(load_sample().item_text()),
         "max_length": str(MAX_LENGTH),
     }
+
+
+def model_content(folder: Path) -> str:
+    """16 hex digits of a model folder's config and weight files (names, sizes, bytes)."""
+    h = hashlib.sha256()
+    for f in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
+        h.update(f.name.encode())
+        h.update(str(f.stat().st_size).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def install(
@@ -41,7 +56,7 @@ def install(
     folder: Path = ARTEFACTS,
 ) -> bool:
     """Copy the shipped vectors and map into the caches; False when they no longer match."""
-    from recsys.lm.encoder import DEFAULT_CACHE_DIR, cache_file
+    from recsys.lm.encoder import DEFAULT_CACHE_DIR, cache_file, model_fingerprint, resolve_model
     from recsys.maps import projection
     from recsys.runs.atomic import atomic_save_npy
 
@@ -53,7 +68,8 @@ def install(
     if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in keys.items()):
         return False
     texts = load_sample().item_text()
-    vectors_at = cache_file(encoder_cache or DEFAULT_CACHE_DIR, keys["model"], MAX_LENGTH, texts)
+    fingerprint = model_fingerprint(resolve_model(None))  # the encoder cache's own key
+    vectors_at = cache_file(encoder_cache or DEFAULT_CACHE_DIR, fingerprint, MAX_LENGTH, texts)
     if not vectors_at.exists():
         vectors_at.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(folder / "embeddings.npy", vectors_at.with_suffix(".tmp"))
