@@ -36,7 +36,6 @@ from recsys.evaluation.protocol import DEFAULT_MODELS, evaluate, resolve
 from recsys.evaluation.split import SPLITS
 from recsys.lm.train_cli import add_train_parser
 from recsys.models import MODELS, TrainData, make_model, memory
-from recsys.models.base import exclude, restrict, top_k
 from recsys.models.scope import SCOPE_HELP, SCOPES, CandidateScope, check_model
 from recsys.report.cli import add_report_parser
 
@@ -352,29 +351,15 @@ def recommend_frame(
 
     Users go in batches sized from the catalogue and the memory budget (``model.batch_rows``).
     """
+    from recsys.runs.cluster import top_lists  # the one batch step, shared with --ray
+
     batch = model.batch_rows()
-    frames = []
-    for start in range(0, index.n_users, batch):
-        users = np.arange(start, min(start + batch, index.n_users))
-        if candidates is None:
-            scores = model.score(users, history[users])  # (B, I)
-        else:
-            scores = model.score_candidates(users, history[users], candidates)
-            restrict(scores, candidates)
-        exclude(scores, seen[users])
-        items, values = top_k(scores, k)  # (B, k)
-        rows, ranks = np.nonzero(np.isfinite(values))  # a short catalogue leaves -inf slots
-        frames.append(
-            pd.DataFrame(
-                {
-                    "user": index.user_ids[users[rows]],
-                    "item": index.item_ids[items[rows, ranks]],
-                    "rank": ranks + 1,
-                    "score": values[rows, ranks],
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+    frames = [
+        top_lists(model, np.arange(s, min(s + batch, index.n_users)), history, seen, k, candidates)
+        for s in range(0, index.n_users, batch)
+    ]
+    found = pd.concat(frames, ignore_index=True)
+    return found.assign(user=index.user_ids[found["user"]], item=index.item_ids[found["item"]])
 
 
 # --- memory budget ------------------------------------------------------------------------------
