@@ -21,17 +21,17 @@ Prints one table row per page: seconds to usable on the first visit and on a rel
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tests.browser import serve_app  # noqa: E402 - needs the repo on sys.path
+
 PAGES = {  # url path -> (label, what shows the page is usable)
     "": ("Data", ".js-plotly-plot"),
     "finetune": ("Fine-tune", "role=button[name='Launch']"),
@@ -48,37 +48,6 @@ def fresh_copy(dest: Path) -> Path:
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     (dest / ".venv").symlink_to((REPO / ".venv").resolve())
     return dest
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(root: Path, warmup: bool) -> tuple[subprocess.Popen, str, float]:
-    port = free_port()
-    env = {**os.environ, "LONGTAIL_RUNS_DIR": str(root / "runs"), "PYTHONUNBUFFERED": "1"}
-    env["LONGTAIL_WARMUP"] = "1" if warmup else "0"
-    log = open(root / "streamlit.log", "w")  # noqa: SIM115 - the process owns it
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [str(root / ".venv" / "bin" / "python"), "-m", "streamlit", "run", "app.py",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url, time.monotonic() - t0
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() - t0 > 120:
-            raise RuntimeError(f"streamlit did not start: {(root / 'streamlit.log').read_text()}")
-        time.sleep(0.2)
 
 
 def time_to_usable(page, url: str, selector: str, timeout_s: float, reload: bool) -> float:
@@ -107,32 +76,31 @@ def main(argv: list[str] | None = None) -> int:
 
     root = Path(tempfile.mkdtemp(prefix="first-visit-"))
     fresh_copy(root)
-    proc, url, started = serve(root, warmup=not args.no_warmup)
     rows = []
+    t0 = time.monotonic()
+    warmup = {"LONGTAIL_WARMUP": "0" if args.no_warmup else "1"}
+    venv_python = str(root / ".venv" / "bin" / "python")
     try:
-        time.sleep(args.wait)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                         args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            for path, (label, selector) in PAGES.items():
-                times = []
-                for reload in (False, True):
-                    try:
-                        seconds = time_to_usable(
-                            page, f"{url}/{path}", selector, args.timeout, reload
-                        )
-                        times.append(f"{seconds:8.1f}")
-                    except Error:
-                        times.append(f">{args.timeout:7.0f}")
-                rows.append((label, *times))
-            browser.close()
+        with serve_app(root / "runs", 120.0, root, venv_python, warmup) as url:
+            started = time.monotonic() - t0
+            time.sleep(args.wait)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+                page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                for path, (label, selector) in PAGES.items():
+                    times = []
+                    for reload in (False, True):
+                        try:
+                            seconds = time_to_usable(
+                                page, f"{url}/{path}", selector, args.timeout, reload
+                            )
+                            times.append(f"{seconds:8.1f}")
+                        except Error:
+                            times.append(f">{args.timeout:7.0f}")
+                    rows.append((label, *times))
+                browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     mode = "no warm-up" if args.no_warmup else "background warm-up"

@@ -22,29 +22,30 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_app(runs_dir: Path, timeout: float = 90.0):
+def serve_app(
+    runs_dir: Path,
+    timeout: float = 90.0,
+    root: Path = REPO,
+    python: str = sys.executable,
+    env: dict[str, str] | None = None,
+):
+    """``streamlit run app.py`` from ``root`` on a free loopback port; yields its URL once healthy.
+
+    ``runs_dir`` becomes ``LONGTAIL_RUNS_DIR`` and holds ``streamlit.log``; ``env`` adds variables.
+    """
     port = free_port()
-    env = {**os.environ, "LONGTAIL_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, "LONGTAIL_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
+    full_env.update(env or {})
     log = open(runs_dir / "streamlit.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
-        cwd=REPO,
-        env=env,
+        [python, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=root,
+        env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,
-    )
+    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
