@@ -179,6 +179,7 @@ def exact_knn(x: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarra
     if metric not in EXACT_KNN_METRICS:
         raise ValueError(f"exact k-NN for {EXACT_KNN_METRICS}, not {metric!r}")
     x = np.ascontiguousarray(x, dtype=np.float32)
+    index: faiss.Index
     if metric == "cosine":
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         index = faiss.IndexFlatIP(x.shape[1])
