@@ -9,7 +9,7 @@ import streamlit as st
 
 from pages import common
 from recsys.data import popularity
-from recsys.data.dataset import DataError
+from recsys.data.dataset import DataError, item_text
 from recsys.data.validation import ALIASES, detect_columns
 
 common.init_state()
@@ -117,11 +117,35 @@ def upload_form() -> None:
             }
 
 
-@st.cache_data(show_spinner=False, max_entries=16, ttl=common.DATASET_TTL_S)
-def popularity_tables(key: tuple, rule: str, value: float):
+CURVE_POINTS = 2000  # points drawn per curve; the ends and the head/tail cut are exact
+
+
+@st.cache_data(show_spinner=False, max_entries=4, ttl=common.DATASET_TTL_S)
+def item_counts(key: tuple) -> np.ndarray:
+    """Interactions per catalogue item: one ``value_counts`` over the rows, then only counts."""
     data = common._load(key)
-    counts = popularity.item_counts(data.interactions, data.items["item"].to_numpy())
-    return popularity.analyse(counts, rule, value)
+    return popularity.item_counts(data.interactions, data.items["item"].to_numpy())
+
+
+@st.cache_data(show_spinner=False, max_entries=4, ttl=common.DATASET_TTL_S)
+def dataset_summary(key: tuple) -> dict[str, float]:
+    return common._load(key).summary()
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=common.DATASET_TTL_S)
+def popularity_tables(key: tuple, rule: str, value: float) -> dict:
+    """The report, both curves thinned to :data:`CURVE_POINTS` and the popularity order, all
+    from the cached counts (never from the rows)."""
+    rep = popularity.analyse(item_counts(key), rule, value)  # type: ignore[arg-type]
+    n_head = int(np.sum(rep.groups == popularity.HEAD))
+    n = len(rep.counts)
+    return {
+        "report": rep,
+        "n_head": n_head,
+        "rank_curve": popularity.rank_curve(rep.counts, n_head, CURVE_POINTS),
+        "lorenz": popularity.lorenz(rep.counts, CURVE_POINTS, keep=(n - n_head,)),
+        "order": popularity.popularity_order(rep.counts),
+    }
 
 
 def tail_controls() -> tuple[str, float]:
@@ -152,19 +176,13 @@ def tail_controls() -> tuple[str, float]:
     return rule, float(value)
 
 
-def popularity_curve(rep: popularity.PopularityReport) -> go.Figure:
-    order = popularity.popularity_order(rep.counts)
-    counts = rep.counts[order]
-    rank = np.arange(1, len(counts) + 1)
-    warm = counts > 0
-    n_head = int(np.sum(rep.groups == popularity.HEAD))
+def popularity_curve(pop: dict) -> go.Figure:
+    rank, counts = pop["rank_curve"]
     fig = go.Figure(
-        go.Scattergl(
-            x=rank[warm], y=counts[warm], mode="lines", name="items", line=dict(color="#30638e")
-        )
+        go.Scattergl(x=rank, y=counts, mode="lines", name="items", line=dict(color="#30638e"))
     )
     fig.add_vline(
-        x=n_head + 0.5,
+        x=pop["n_head"] + 0.5,
         line_dash="dash",
         line_color="#d1495b",
         annotation_text="head | tail",
@@ -182,8 +200,9 @@ def popularity_curve(rep: popularity.PopularityReport) -> go.Figure:
     return fig
 
 
-def lorenz_curve(rep: popularity.PopularityReport) -> go.Figure:
-    x, y = popularity.lorenz(rep.counts)
+def lorenz_curve(pop: dict) -> go.Figure:
+    rep = pop["report"]
+    x, y = pop["lorenz"]
     fig = go.Figure()
     fig.add_scatter(
         x=[0, 1], y=[0, 1], mode="lines", name="equality", line=dict(dash="dot", color="gray")
@@ -203,7 +222,7 @@ def lorenz_curve(rep: popularity.PopularityReport) -> go.Figure:
 
 def item_table(data, rep, positions: np.ndarray) -> pd.DataFrame:
     items = data.items.iloc[positions]
-    text = np.asarray(data.item_text(), dtype=object)[positions]
+    text = item_text(items, data.text_columns)  # only these rows: never the whole catalogue
     return pd.DataFrame(
         {
             "item": items["item"].to_numpy(),
@@ -219,7 +238,7 @@ data = common.current_dataset()
 for note in data.notes:
     st.info(common.md(note, common.ERROR_LIMIT))
 
-summary = data.summary()
+summary = dataset_summary(common.source_key(st.session_state[common.SOURCE]))
 cols = st.columns(5)
 cols[0].metric("Users", f"{summary['users']:,}")
 cols[1].metric("Items", f"{summary['items']:,}")
@@ -229,17 +248,23 @@ cols[4].metric("Cold items", f"{summary['cold_share']:.1%}", help="items with no
 
 st.subheader(f"Popularity · {common.md(data.name, 80)}")
 rule, value = tail_controls()
-rep = popularity_tables(common.source_key(st.session_state[common.SOURCE]), rule, value)
+pop = popularity_tables(common.source_key(st.session_state[common.SOURCE]), rule, value)
+rep = pop["report"]
 st.markdown(
     f"**{rep.caption}** · {rep.cold_share:.1%} of items are cold (no interactions, not "
     f"drawn on the log scale)."
 )
 left, right = st.columns(2)
-left.plotly_chart(popularity_curve(rep), width="stretch", key="popularity_curve")
-right.plotly_chart(lorenz_curve(rep), width="stretch", key="lorenz_curve")
+left.plotly_chart(popularity_curve(pop), width="stretch", key="popularity_curve")
+right.plotly_chart(lorenz_curve(pop), width="stretch", key="lorenz_curve")
+if len(rep.counts) > CURVE_POINTS:
+    st.caption(
+        f"Curves drawn through {CURVE_POINTS:,} evenly spaced items of {len(rep.counts):,} "
+        "(the ends and the head/tail cut exact), from per-item counts."
+    )
 
 st.subheader("Items")
-order = popularity.popularity_order(rep.counts)
+order = pop["order"]
 head_tab, tail_tab = st.tabs(["Top of the head", "A sample of the tail"])
 head_tab.dataframe(item_table(data, rep, order[:20]), hide_index=True, width="stretch")
 tail_positions = np.flatnonzero(rep.groups != popularity.HEAD)

@@ -13,10 +13,17 @@ import streamlit as st
 
 from pages import common, rec_models
 from recsys.data import popularity
+from recsys.data.dataset import item_text
 from recsys.maps import projection
-from recsys.maps.neighbours import nearest_neighbours, neighbourhood_change, search_titles
+from recsys.maps.neighbours import (
+    nearest_neighbours,
+    neighbour_index,
+    neighbourhood_change,
+    search_titles,
+)
 from recsys.maps.projection import ProjectionConfig
 from recsys.maps.sampling import POINT_BUDGET, popularity_bands, stratified_sample
+from recsys.models.candidates import CandidateConfig
 from recsys.runs.folder import EMBEDDINGS, RunFolder, list_runs
 
 # Page-local widget keys (shared state lives in pages/common.py).
@@ -38,6 +45,9 @@ OTHER_COLOUR = "#b0b0b0"
 MAX_CATEGORIES = 20  # more distinct values than this: the rest are drawn as "other"
 NO_RUN = "(base model only)"
 NEIGHBOURS_K = 10  # neighbours per tail item in the before/after summary
+SUMMARY_ITEMS = 2000  # drawn tail items compared in the before/after summary (seeded)
+PAGE_INDEX = CandidateConfig(index="exact")  # see index_of
+OPTION_ROWS = 20_000  # catalogue rows a column is judged on for "Colour by" (seeded sample)
 
 common.init_state()
 for _key, _value in PAGE_DEFAULTS.items():
@@ -52,24 +62,29 @@ st.caption(
 # --------------------------------------------------------------------------- cached loading
 
 
-@st.cache_data(show_spinner=False, max_entries=8, ttl=common.DATASET_TTL_S)
-def catalogue(key: tuple, rule: str, value: float) -> pd.DataFrame:
-    """One row per catalogue item, in catalogue order: ids, title, counts, group, band, text."""
-    data = common._load(key)
-    counts = popularity.item_counts(data.interactions, data.items["item"].to_numpy())
-    groups = popularity.groups(counts, rule, value)
+@st.cache_resource(show_spinner=False, max_entries=8, ttl=common.DATASET_TTL_S)
+def catalogue(key: tuple, rule: str, value: float) -> tuple[pd.DataFrame, int]:
+    """One row per catalogue item, in catalogue order: ids, title, counts, group, band; and the
+    number of training interactions they count.
+
+    Counts are the TRAINING positives (training minus validation) of the Recommendations page's
+    split (:func:`pages.rec_models.prepared`, the same cached object), banded by the Data page's
+    rule: the colours are the bands the models and the Recommendations page use.
+    """
+    data, experiment, groups = rec_models.prepared(key, rule, value)
+    counts = experiment.tuning.counts
     title_col = "title" if "title" in data.items else data.text_columns[0]
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "item": data.items["item"].astype(str).to_numpy(),
             "title": data.items[title_col].fillna("").astype(str).to_numpy(),
             "interactions": counts,
-            "group": [popularity.GROUP_NAMES[g] for g in groups],
+            "group": np.asarray(list(popularity.GROUP_NAMES.values()), dtype=object)[groups],
             "group_code": groups,
             "band": popularity_bands(counts, groups),
-            "text": data.item_text(),
         }
     )
+    return frame, int(experiment.tuning.train.nnz)
 
 
 @st.cache_resource(
@@ -107,12 +122,42 @@ def run_space(path: str, mtime: float, item_ids: tuple) -> tuple[np.ndarray, str
     ttl=common.DATASET_TTL_S,
 )
 def projected(fp: str, _vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
+    """2-D coordinates of ``_vectors`` (the drawn sample's rows; ``fp`` is their fingerprint)."""
     return projection.project(_vectors, config)
 
 
+@st.cache_resource(show_spinner="Indexing the vectors…", max_entries=4, ttl=common.DATASET_TTL_S)
+def index_of(fp: str, _vectors: np.ndarray):
+    """The candidate stage's faiss index over one space, flat (exact) at every size: at 1M items
+    x 64 dimensions on one core it is built in 0.3 s and answers one query in 0.02 s, where an
+    HNSW graph takes ~13 s per 100k items to build (bench/results/scale_pages.md)."""
+    return neighbour_index(_vectors, PAGE_INDEX)
+
+
 @st.cache_data(show_spinner="Comparing neighbourhoods…", max_entries=8, ttl=common.DATASET_TTL_S)
-def change_summary(fp_base: str, fp_run: str, _base, _run, groups: np.ndarray) -> pd.DataFrame:
-    return neighbourhood_change(_base, _run, groups, NEIGHBOURS_K).summary()
+def change_summary(
+    fp_base: str, fp_run: str, _base, _run, groups: np.ndarray, among: np.ndarray
+) -> pd.DataFrame:
+    indexes = (index_of(fp_base, _base), index_of(fp_run, _run))
+    change = neighbourhood_change(_base, _run, groups, NEIGHBOURS_K, among, indexes)
+    return change.summary()
+
+
+@st.cache_data(show_spinner=False, max_entries=4, ttl=common.DATASET_TTL_S)
+def colour_options(key: tuple) -> list[str]:
+    """Popularity group plus catalogue columns that are numeric or have few distinct values,
+    judged on a seeded sample of :data:`OPTION_ROWS` rows (a million rows need not be read)."""
+    items = common._load(key).items
+    if len(items) > OPTION_ROWS:
+        rows = np.random.default_rng(0).choice(len(items), OPTION_ROWS, replace=False)
+        items = items.iloc[np.sort(rows)]
+    out = ["popularity group"]
+    for col in items.columns:
+        if col == "item":
+            continue
+        if _is_numeric(items[col]) or _first_values(items[col]).nunique() <= 3 * MAX_CATEGORIES:
+            out.append(col)
+    return out
 
 
 # --------------------------------------------------------------------------- controls
@@ -166,17 +211,6 @@ def choose_run(found: list[dict]) -> dict | None:
     return next((r for r in found if r["name"] == picked), None)
 
 
-def colour_options(items: pd.DataFrame) -> list[str]:
-    """Popularity group plus catalogue columns that are numeric or have few distinct values."""
-    out = ["popularity group"]
-    for col in items.columns:
-        if col == "item":
-            continue
-        if _is_numeric(items[col]) or _first_values(items[col]).nunique() <= 3 * MAX_CATEGORIES:
-            out.append(col)
-    return out
-
-
 def _is_numeric(values: pd.Series) -> bool:
     return bool(pd.to_numeric(values, errors="coerce").notna().mean() >= 0.9)
 
@@ -203,19 +237,25 @@ def colouring(frame: pd.DataFrame, items: pd.DataFrame, by: str):
     return values, {**colours, "other": OTHER_COLOUR}
 
 
-def hover_text(frame: pd.DataFrame, values: np.ndarray, by: str) -> np.ndarray:
+def hover_text(frame: pd.DataFrame, values: np.ndarray, by: str, rows: np.ndarray) -> np.ndarray:
+    """Escaped hover labels of the items at ``rows`` (only the drawn ones are ever built)."""
+    part = frame.iloc[rows]
     text = [
-        f"{common.html_text(t)}<br>{n:,} interactions · {g}"
-        for t, n, g in zip(frame["title"], frame["interactions"], frame["group"], strict=True)
+        f"{common.html_text(t)}<br>{n:,} training interactions · {g}"
+        for t, n, g in zip(part["title"], part["interactions"], part["group"], strict=True)
     ]
     if by != "popularity group":
         label = common.html_text(by)
-        text = [f"{t}<br>{label}: {common.html_text(v)}" for t, v in zip(text, values, strict=True)]
+        shown = values[rows]
+        text = [f"{t}<br>{label}: {common.html_text(v)}" for t, v in zip(text, shown, strict=True)]
     return np.asarray(text, dtype=object)
 
 
-def item_map(xy, frame, shown, colours, hover, highlight) -> go.Figure:
-    """WebGL scatter of the ``shown`` positions; ``highlight`` = (item, neighbours) or None."""
+def item_map(xy, frame, shown, colours, colour_by, highlight) -> go.Figure:
+    """WebGL scatter of the ``shown`` positions; ``highlight`` = (item, neighbours) or None.
+
+    ``xy`` (N, 2) holds NaN for items outside the drawn sample: those are never drawn.
+    """
     values, cmap = colours
     counts = frame["interactions"].to_numpy()
     size = 4 + 10 * np.log1p(counts) / np.log1p(max(counts.max(), 1))  # cold: 4
@@ -229,7 +269,7 @@ def item_map(xy, frame, shown, colours, hover, highlight) -> go.Figure:
                 mode="markers",
                 name=name,
                 marker=marker,
-                text=hover[rows],
+                text=hover_text(frame, values, colour_by, rows),
                 customdata=rows,
                 hovertemplate="%{text}<extra></extra>",
             )
@@ -247,10 +287,12 @@ def item_map(xy, frame, shown, colours, hover, highlight) -> go.Figure:
                 add(rows, legend, dict(size=size[rows], color=colour, opacity=0.75))
     if highlight is not None:
         item, neighbours = highlight
+        neighbours = neighbours[~np.isnan(xy[neighbours, 0])]
         ring = dict(size=13, color="rgba(0,0,0,0)", line=dict(color="black", width=1.5))
         add(neighbours, "neighbours", ring)
         star = dict(size=20, color="black", symbol="star", line=dict(color="white", width=1))
-        add(np.array([item]), "found item", star)
+        if not np.isnan(xy[item, 0]):
+            add(np.array([item]), "found item", star)
     axis = dict(showticklabels=False, showgrid=False, zeroline=False, title=None)
     fig.update_layout(
         height=560,
@@ -295,8 +337,8 @@ def find_item(frame: pd.DataFrame) -> int | None:
     return c2.selectbox(f"{len(hits)} match(es)", list(label), format_func=label.get, key=PICK)
 
 
-def neighbour_table(vectors: np.ndarray, frame: pd.DataFrame, item: int, k: int) -> pd.DataFrame:
-    idx, sim = nearest_neighbours(vectors, [item], k)
+def neighbour_table(vectors, frame: pd.DataFrame, item: int, k: int, index) -> pd.DataFrame:
+    idx, sim = nearest_neighbours(vectors, [item], k, index=index)
     rows = frame.iloc[idx[0]]
     return pd.DataFrame(
         {
@@ -308,9 +350,9 @@ def neighbour_table(vectors: np.ndarray, frame: pd.DataFrame, item: int, k: int)
     )
 
 
-def show_neighbours(column, vectors, frame, item, k) -> None:
+def show_neighbours(column, vectors, frame, item, k, index) -> None:
     column.dataframe(
-        neighbour_table(vectors, frame, item, k),
+        neighbour_table(vectors, frame, item, k, index),
         hide_index=True,
         width="stretch",
         column_config={"similarity": st.column_config.NumberColumn(format="%.3f")},
@@ -322,7 +364,7 @@ def show_neighbours(column, vectors, frame, item, k) -> None:
 data = common.current_dataset()
 rule, value = common.tail_setting()
 key = common.source_key(st.session_state[common.SOURCE])
-frame = catalogue(key, rule, value)
+frame, n_train = catalogue(key, rule, value)
 config, budget = map_settings()
 run = choose_run(runs_with_embeddings())
 
@@ -340,24 +382,29 @@ if run is not None:
     else:
         spaces[f"Fine-tuned · {common.md(run['name'], 80)}"] = loaded
 
-colour_by = st.selectbox("Colour by", colour_options(data.items), key=COLOUR)
+colour_by = st.selectbox("Colour by", colour_options(key), key=COLOUR)
 colours = colouring(frame, data.items, colour_by)
-hover = hover_text(frame, colours[0], colour_by)
+st.caption(
+    f"Popularity groups and sizes count the {n_train:,} training interactions (training minus "
+    "validation positives: the split the Recommendations page and the models use), with the "
+    f"Data page's head rule: {common.md(popularity.RULES[rule])}, x = {value:g}."
+)
 shown = stratified_sample(frame["band"].to_numpy(), budget, seed=config.seed)
 if len(shown) < len(frame):
     bands = ", ".join(pd.unique(frame["band"].to_numpy()[shown]))
     st.info(
         f"Drawing a stratified sample of {len(shown):,} of {len(frame):,} items (seed "
-        f"{config.seed}) that keeps every popularity band ({bands}). Search, neighbours and the "
-        "summary use all items."
+        f"{config.seed}) that keeps every popularity band ({bands}); only the sample is "
+        "projected. Search, neighbours and the summary's neighbour lists use all items."
     )
 
 item = find_item(frame)
 k = int(st.session_state[K])
 highlight = None
+indexes = {fp: index_of(fp, vectors) for vectors, fp in spaces.values()}
 if item is not None:
-    first = next(iter(spaces.values()))[0]
-    highlight = (item, nearest_neighbours(first, [item], k)[0][0])
+    first, fp_first = next(iter(spaces.values()))
+    highlight = (item, nearest_neighbours(first, [item], k, index=indexes[fp_first])[0][0])
 
 st.caption(
     f"{describe(config)}. 2-D distances are only a picture: the map keeps local neighbourhoods "
@@ -368,22 +415,35 @@ selected: set[int] = set()
 columns = st.columns(len(spaces))
 for i, (column, (name, (vectors, fp))) in enumerate(zip(columns, spaces.items(), strict=True)):
     column.markdown(f"**{name}** · {vectors.shape[1]} dimensions")  # names escaped in `spaces`
-    xy = projected(fp, vectors, config)
+    xy = np.full((len(frame), 2), np.nan, dtype=np.float32)  # NaN: not in the drawn sample
+    if len(shown) == len(frame):
+        xy[:] = projected(fp, vectors, config)
+    else:  # only the sample is projected
+        sample = np.ascontiguousarray(vectors[shown])
+        xy[shown] = projected(projection.fingerprint(sample), sample, config)
     if highlight is not None and i > 0:  # each space highlights its own neighbours
-        highlight = (item, nearest_neighbours(vectors, [item], k)[0][0])
-    fig = item_map(xy, frame, shown, colours, hover, highlight)
+        highlight = (item, nearest_neighbours(vectors, [item], k, index=indexes[fp])[0][0])
+    fig = item_map(xy, frame, shown, colours, colour_by, highlight)
     event = column.plotly_chart(
         fig, key=f"map_{i}", on_select="rerun", selection_mode=("box", "lasso"), width="stretch"
     )
     selected.update(selected_positions(event))
     if item is not None:
         column.caption(f"{k} nearest neighbours of “{common.md(frame['title'].iat[item], 120)}”")
-        show_neighbours(column, vectors, frame, item, k)
+        show_neighbours(column, vectors, frame, item, k, indexes[fp])
+        if highlight is not None and np.isnan(xy[highlight[1], 0]).any():
+            drawn = int((~np.isnan(xy[highlight[1], 0])).sum())
+            column.caption(f"{drawn} of the {k} neighbours are in the drawn sample (ringed).")
 
 if len(spaces) == 2:
     (base, fp_base), (tuned, fp_tuned) = spaces.values()
     st.subheader("How tail neighbourhoods changed")
-    summary = change_summary(fp_base, fp_tuned, base, tuned, frame["group_code"].to_numpy())
+    codes = frame["group_code"].to_numpy()
+    compared = shown[codes[shown] != popularity.HEAD]
+    if len(compared) > SUMMARY_ITEMS:
+        rng = np.random.default_rng(config.seed)
+        compared = np.sort(rng.choice(compared, SUMMARY_ITEMS, replace=False))
+    summary = change_summary(fp_base, fp_tuned, base, tuned, codes, compared)
     shares = [c for c in summary.columns if c not in ("group", "items")]
     st.dataframe(
         summary,
@@ -392,16 +452,19 @@ if len(spaces) == 2:
         column_config={c: st.column_config.NumberColumn(format="percent") for c in shares},
     )
     st.caption(
-        f"For each tail (and cold) item: the share of its {NEIGHBOURS_K} nearest neighbours "
-        "(cosine, full space) that are head items, in the base model and after fine-tuning; "
-        "'neighbours kept' is the overlap of the two neighbour lists."
+        f"For each drawn tail (and cold) item (at most {SUMMARY_ITEMS:,}, seed {config.seed}): "
+        "the share of its {NEIGHBOURS_K} nearest "
+        "neighbours among all items (cosine, full space) that are head items, in the base model "
+        "and after fine-tuning; 'neighbours kept' is the overlap of the two neighbour lists."
     )
 
 st.subheader("Selected items")
 if not selected:
     st.caption("Nothing selected: use the box or lasso tool on a map.")
 else:
-    table = frame.iloc[sorted(selected)][["item", "title", "group", "interactions", "text"]]
+    rows = sorted(selected)
+    table = frame.iloc[rows][["item", "title", "group", "interactions"]].copy()
+    table["text"] = item_text(data.items.iloc[rows], data.text_columns)
     st.dataframe(table, hide_index=True, width="stretch")
     st.download_button(
         f"Download {len(table):,} items as CSV",

@@ -6,6 +6,7 @@ Groups are int8 codes shared with :mod:`recsys.evaluation.metrics`: ``HEAD = 0``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -73,17 +74,51 @@ def groups(counts: np.ndarray, rule: Rule = "top_share", value: float | None = N
     return out
 
 
-def lorenz(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def lorenz(
+    counts: np.ndarray, max_points: int | None = None, keep: Sequence[int] = ()
+) -> tuple[np.ndarray, np.ndarray]:
     """Lorenz curve of interactions over items: cumulative shares, least popular first.
 
     Returns ``(x, y)`` with ``x[j] = j / I`` and ``y[j]`` = share of interactions held by the ``j``
-    least popular items; both start at 0 and end at 1 (Lorenz, 1905).
+    least popular items; both start at 0 and end at 1 (Lorenz, 1905). With ``max_points``, only
+    the points :func:`thin_positions` keeps (the ends and ``keep`` exact), for drawing.
     """
     c = np.sort(np.asarray(counts, dtype=float))
     x = np.arange(len(c) + 1) / max(len(c), 1)
     total = c.sum()
     y = np.concatenate([[0.0], np.cumsum(c) / total]) if total > 0 else x.copy()
+    if max_points is not None:
+        at = thin_positions(len(x), max_points, keep)
+        x, y = x[at], y[at]
     return x, y
+
+
+def thin_positions(n: int, max_points: int = 2000, keep: Sequence[int] = ()) -> np.ndarray:
+    """Sorted positions of a curve of ``n`` points worth drawing: at most about ``max_points``.
+
+    An even grid over ``0..n-1`` plus both ends and every position in ``keep`` (e.g. the
+    head/tail cut), so those points are exact; all positions when ``n <= max_points``. A browser
+    cannot draw a million points quickly, and a monotone curve needs a few thousand at most.
+    """
+    if n <= max_points:
+        return np.arange(n)
+    grid = np.linspace(0, n - 1, max(2, max_points)).round().astype(np.int64)
+    extra = np.asarray([p for p in keep if 0 <= p < n], dtype=np.int64)
+    return np.unique(np.concatenate([grid, extra, [0, n - 1]]))
+
+
+def rank_curve(
+    counts: np.ndarray, n_head: int, max_points: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
+    """The popularity curve ``(rank, count)`` of warm items, most popular first (rank 1).
+
+    Thinned with :func:`thin_positions`: exact at both ends and either side of the cut after
+    the ``n_head`` most popular items. Cold items (count 0) are left out (a log axis has no 0).
+    """
+    ordered = np.sort(np.asarray(counts))[::-1]
+    n_warm = int(np.count_nonzero(ordered > 0))
+    at = thin_positions(n_warm, max_points, (n_head - 1, n_head))
+    return at + 1, ordered[at]
 
 
 def gini(counts: np.ndarray) -> float:

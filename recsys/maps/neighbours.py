@@ -1,6 +1,9 @@
 """The neighbour facts an item map only hints at, from the full embedding space.
 
-- :func:`nearest_neighbours` — exact cosine k-NN in the full embedding space, block by block.
+- :func:`nearest_neighbours` — cosine k-NN in the full embedding space: exact, block by block, or
+  through :func:`neighbour_index`, the candidate stage's faiss index
+  (:class:`recsys.models.candidates.TextIndex`: exact flat search up to ``exact_up_to`` items,
+  an HNSW graph above), for catalogues of a million items.
 - :func:`neighbourhood_change` — per tail item, the share of its k nearest neighbours that are head
   items, before and after fine-tuning.
 - :func:`search_titles` — case-insensitive title search, best matches first.
@@ -15,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.popularity import COLD, GROUP_NAMES, HEAD, TAIL
+from recsys.models.candidates import CandidateConfig, TextIndex
 
 
 def normalise(embeddings: np.ndarray) -> np.ndarray:
@@ -24,16 +28,28 @@ def normalise(embeddings: np.ndarray) -> np.ndarray:
     return x / np.where(norms == 0, 1, norms)
 
 
+def neighbour_index(embeddings: np.ndarray, config: CandidateConfig | None = None) -> TextIndex:
+    """The candidate stage's faiss index over the unit-length rows (cosine = inner product).
+
+    ``config``: :class:`~recsys.models.candidates.CandidateConfig` (default: exact flat search up
+    to 100,000 items, HNSW above).
+    """
+    return TextIndex(normalise(embeddings), None, config or CandidateConfig())
+
+
 def nearest_neighbours(
     embeddings: np.ndarray,
     rows: Sequence[int] | np.ndarray | None = None,
     k: int = 10,
     block_bytes: int = 1 << 27,
+    index: TextIndex | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine k-NN of ``rows`` (default: all items) among all items, the item itself excluded.
+    """Cosine k-NN of ``rows`` (default: all items) among all items, the item itself excluded.
 
     Returns ``(idx, sim)``, both (R, k): neighbour positions and cosine similarities, most similar
-    first, ties by position. Works in blocks of queries so memory stays near ``block_bytes``.
+    first. Without ``index``: exact, ties by position, in blocks of queries so memory stays near
+    ``block_bytes``. With ``index`` (:func:`neighbour_index` of the same embeddings): the index's
+    answer, approximate when it is an HNSW graph.
     """
     x = normalise(embeddings)  # (N, D)
     n = len(x)
@@ -43,6 +59,8 @@ def nearest_neighbours(
     sim = np.zeros((len(rows), k), dtype=np.float32)
     if k == 0:
         return idx, sim
+    if index is not None:
+        return _indexed_neighbours(x, rows, k, index)
     step = max(1, block_bytes // (4 * n))
     for start in range(0, len(rows), step):
         q = rows[start : start + step]
@@ -56,11 +74,31 @@ def nearest_neighbours(
     return idx, sim
 
 
+def _indexed_neighbours(
+    x: np.ndarray, rows: np.ndarray, k: int, index: TextIndex
+) -> tuple[np.ndarray, np.ndarray]:
+    """k neighbours per row from ``index`` (asked for k + 1: the item itself is dropped)."""
+    if len(index) != len(x):
+        raise ValueError(f"the neighbour index holds {len(index)} items, the embeddings {len(x)}")
+    found = index.search(x[rows], k + 1)  # (R, k + 1), best first, -1 = none
+    keep = (found != rows[:, None]) & (found >= 0)
+    keep &= np.cumsum(keep, axis=1) <= k
+    order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept columns first, in rank order
+    idx = np.take_along_axis(found, order, axis=1)
+    sim = np.einsum("rd,rkd->rk", x[rows], x[np.maximum(idx, 0)]).astype(np.float32)
+    sim[idx < 0] = 0.0
+    return idx, sim
+
+
 def head_share(
-    embeddings: np.ndarray, groups: np.ndarray, rows: np.ndarray, k: int = 10
+    embeddings: np.ndarray,
+    groups: np.ndarray,
+    rows: np.ndarray,
+    k: int = 10,
+    index: TextIndex | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the share of its k nearest neighbours that are head items; also the neighbours."""
-    idx, _ = nearest_neighbours(embeddings, rows, k)
+    idx, _ = nearest_neighbours(embeddings, rows, k, index=index)
     return (np.asarray(groups)[idx] == HEAD).mean(1), idx
 
 
@@ -107,14 +145,21 @@ class NeighbourhoodChange:
 
 
 def neighbourhood_change(
-    before: np.ndarray, after: np.ndarray, groups: np.ndarray, k: int = 10
+    before: np.ndarray,
+    after: np.ndarray,
+    groups: np.ndarray,
+    k: int = 10,
+    among: np.ndarray | None = None,
+    indexes: tuple[TextIndex, TextIndex] | None = None,
 ) -> NeighbourhoodChange:
     """Compare each tail/cold item's k nearest neighbours in two embeddings of the same items.
 
     ``before`` and ``after`` are (N, D) and (N, D') arrays with the same rows; ``groups`` (N,) are
     :mod:`recsys.data.popularity` codes. The head share is the fraction of an item's k nearest
-    neighbours (cosine, item excluded) that are head items; "kept" is
-    ``|NN_before ∩ NN_after| / k``.
+    neighbours (cosine, item excluded, among all N items) that are head items; "kept" is
+    ``|NN_before ∩ NN_after| / k``. ``among``: compare only the tail/cold items at these
+    positions (e.g. a map's sample); ``indexes``: :func:`neighbour_index` of ``before`` and
+    ``after``, for catalogues too large for exact search.
     """
     if len(before) != len(after) or len(before) != len(groups):
         raise ValueError(
@@ -123,8 +168,11 @@ def neighbourhood_change(
         )
     groups = np.asarray(groups)
     rows = np.flatnonzero(groups != HEAD)
-    share_b, nn_b = head_share(before, groups, rows, k)
-    share_a, nn_a = head_share(after, groups, rows, k)
+    if among is not None:
+        rows = np.intersect1d(rows, np.asarray(among, dtype=np.int64))
+    index_b, index_a = indexes or (None, None)
+    share_b, nn_b = head_share(before, groups, rows, k, index_b)
+    share_a, nn_a = head_share(after, groups, rows, k, index_a)
     k_eff = nn_b.shape[1]
     kept = np.array([len(np.intersect1d(a, b)) for a, b in zip(nn_a, nn_b, strict=True)])
     return NeighbourhoodChange(

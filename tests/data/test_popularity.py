@@ -63,3 +63,33 @@ def test_analyse_caption():
     # head = 20 + 10 = 30 of 50 interactions, 2 of 10 items; 2 cold items
     assert rep.caption == "20% of items receive 60% of interactions"
     assert rep.cold_share == pytest.approx(0.2)
+
+
+def test_thin_positions_keeps_ends_and_cut_exactly():
+    at = pop.thin_positions(1_000_000, 2000, keep=(123_456, 123_457))
+    assert at[0] == 0 and at[-1] == 999_999
+    assert {123_456, 123_457} <= set(at.tolist())
+    assert len(at) <= 2004 and (np.diff(at) > 0).all()
+    assert pop.thin_positions(5, 2000).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_rank_curve_is_exact_at_the_ends_and_the_cut():
+    rng = np.random.default_rng(0)
+    counts = np.concatenate([rng.zipf(1.5, 100_000), np.zeros(500, dtype=int)])
+    n_head = int(pop.head_mask(counts, "top_share", 0.2).sum())
+    rank, value = pop.rank_curve(counts, n_head, max_points=1000)
+    full = np.sort(counts)[::-1]
+    assert len(rank) <= 1004
+    assert rank[0] == 1 and value[0] == full[0]
+    assert rank[-1] == np.count_nonzero(counts) and value[-1] == full[rank[-1] - 1] > 0
+    cut = rank.tolist().index(n_head)
+    assert value[cut] == full[n_head - 1] and rank[cut + 1] == n_head + 1
+    assert (value == full[rank - 1]).all()  # every drawn point is a real one
+
+
+def test_lorenz_thinned_keeps_its_ends():
+    counts = np.arange(10_000)
+    x, y = pop.lorenz(counts, max_points=100, keep=(7_000,))
+    fx, fy = pop.lorenz(counts)
+    assert len(x) <= 103 and x[0] == 0 and y[-1] == 1 and 0.7 in x.tolist()
+    assert np.allclose(y, fy[np.round(x * 10_000).astype(int)])

@@ -80,6 +80,53 @@ def test_neighbourhood_change_hand_computed():
     assert row["items with more head neighbours"] == 1 and row["neighbours kept"] == 0
 
 
+def test_neighbours_through_the_faiss_index_match_exact_search():
+    from recsys.models.candidates import CandidateConfig
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 16)).astype(np.float32)  # no ties: exact order is unique
+    exact_idx, exact_sim = neighbours.nearest_neighbours(x, k=8)
+    flat = neighbours.neighbour_index(x)
+    assert flat.kind == "exact"
+    idx, sim = neighbours.nearest_neighbours(x, k=8, index=flat)
+    np.testing.assert_array_equal(idx, exact_idx)
+    np.testing.assert_allclose(sim, exact_sim, rtol=1e-5, atol=1e-6)
+    hnsw = neighbours.neighbour_index(x, CandidateConfig(index="hnsw"))
+    assert hnsw.kind == "hnsw"
+    idx, _ = neighbours.nearest_neighbours(x, rows=[5, 9], k=8, index=hnsw)
+    assert (idx != np.array([[5], [9]])).all()  # the item itself never is its own neighbour
+    pairs = zip(idx, exact_idx[[5, 9]], strict=True)
+    recall = np.mean([len(np.intersect1d(a, b)) / 8 for a, b in pairs])
+    assert recall >= 0.9
+
+
+def test_index_for_other_embeddings_is_refused():
+    index = neighbours.neighbour_index(np.eye(5, dtype=np.float32))
+    with pytest.raises(ValueError, match="holds 5 items"):
+        neighbours.nearest_neighbours(np.eye(6), k=2, index=index)
+
+
+def test_neighbourhood_change_among_a_sample_and_through_indexes():
+    rng = np.random.default_rng(1)
+    before = rng.normal(size=(300, 8))
+    after = before + rng.normal(0, 0.3, before.shape)
+    groups = np.where(np.arange(300) < 60, HEAD, TAIL).astype(np.int8)
+    full = neighbours.neighbourhood_change(before, after, groups, k=5)
+    sample = np.arange(0, 300, 7)  # head and tail positions; only the tail ones are compared
+    part = neighbours.neighbourhood_change(
+        before,
+        after,
+        groups,
+        k=5,
+        among=sample,
+        indexes=(neighbours.neighbour_index(before), neighbours.neighbour_index(after)),
+    )
+    np.testing.assert_array_equal(part.rows, sample[sample >= 60])
+    at = np.searchsorted(full.rows, part.rows)
+    np.testing.assert_allclose(part.before, full.before[at])
+    np.testing.assert_allclose(part.kept, full.kept[at])
+
+
 def test_neighbourhood_change_needs_same_rows():
     with pytest.raises(ValueError, match="same rows"):
         neighbours.neighbourhood_change(np.eye(3), np.eye(4), np.zeros(3))

@@ -42,6 +42,37 @@ def test_umap_same_seed_same_picture_and_keeps_clusters(tmp_path):
     assert (nearest == label).mean() > 0.95
 
 
+def test_exact_knn_matches_brute_force_with_each_point_first():
+    x = clusters(200, seed=2)
+    idx, dist = projection.exact_knn(x, 6, "cosine")
+    full = 1 - x @ x.T
+    np.fill_diagonal(full, -1)  # the point itself first
+    expected = np.argsort(full, axis=1, kind="stable")[:, :6]
+    np.testing.assert_array_equal(idx[:, 0], np.arange(200))
+    np.testing.assert_array_equal(np.sort(idx[:, 1:], 1), np.sort(expected[:, 1:], 1))
+    assert dist[:, 0].max() == 0 and (np.diff(dist, axis=1) >= -1e-6).all()
+    idx_l2, dist_l2 = projection.exact_knn(x * 3, 4, "euclidean")
+    gap = np.linalg.norm(x[0] * 3 - x[idx_l2[0, 1]] * 3)
+    assert idx_l2[0, 0] == 0 and np.isclose(dist_l2[0, 1], gap, rtol=1e-4)
+
+
+def test_large_umap_starts_from_the_exact_graph_and_says_so_in_its_cache_key(tmp_path, monkeypatch):
+    x = clusters(300, seed=4)
+    cfg = ProjectionConfig(n_neighbors=10, n_epochs=30, seed=7)
+    assert not projection.uses_exact_knn(len(x), cfg)
+    monkeypatch.setattr(projection, "EXACT_KNN_FROM", 300)  # UMAP's own switch is at 4,096
+    calls = []
+    real = projection.exact_knn
+    monkeypatch.setattr(projection, "exact_knn", lambda *a: calls.append(a[1:]) or real(*a))
+    xy = projection.project(x, cfg, cache_dir=tmp_path)
+    assert calls == [(10, "cosine")]
+    assert [p.name.endswith("-xknn.npy") for p in tmp_path.iterdir()] == [True]
+    label = np.arange(len(x)) % 3
+    centre = np.stack([xy[label == c].mean(0) for c in range(3)])
+    assert (np.linalg.norm(xy[:, None] - centre[None], axis=2).argmin(1) == label).mean() > 0.95
+    assert not projection.uses_exact_knn(len(x), ProjectionConfig(metric="manhattan"))
+
+
 def test_cache_keyed_by_fingerprint_and_parameters(tmp_path, monkeypatch):
     x = clusters(30)
     cfg = ProjectionConfig(seed=1)

@@ -88,3 +88,44 @@ def test_browser_first_visit_straight_to_a_page_url_uses_app_navigation(browser,
         expect(pg.get_by_text("of items receive").first).to_be_visible(timeout=60_000)
         assert_no_exception(pg)
         pg.close()
+
+
+def test_large_catalogue_draws_thinned_curves_from_counts(tmp_path):
+    """5,000 items: each curve carries at most ~2,000 points, the ends and the cut exact."""
+    import json
+
+    import numpy as np
+
+    n_items = 5000
+    rng = np.random.default_rng(0)
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title\n" + "".join(f"i{n},thing {n}\n" for n in range(n_items)))
+    zipf = np.minimum(rng.zipf(1.3, 30_000), n_items) - 1  # a long tail
+    picks = np.concatenate([zipf, rng.integers(0, n_items, 10_000)])  # most items warm
+    users = rng.integers(0, 3000, len(picks))
+    pairs = sorted({(int(u), int(i)) for u, i in zip(users, picks, strict=True)})
+    inter = tmp_path / "events.csv"
+    inter.write_text("user_id,item_id\n" + "".join(f"u{u},i{i}\n" for u, i in pairs))
+    source = {"kind": "upload", "interactions": str(inter), "items": str(items)}
+    at = run_app(data_source=source)
+    assert not at.exception
+    trace = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    x, y = (plotly_array(trace[axis]) for axis in ("x", "y"))
+    counts = np.bincount([i for _, i in pairs], minlength=n_items)
+    warm = np.sort(counts[counts > 0])[::-1]
+    assert len(x) <= 2004
+    assert x[0] == 1 and y[0] == warm[0]
+    assert x[-1] == len(warm) and y[-1] == warm[-1]
+    assert (y == warm[x - 1]).all()
+    assert any("Curves drawn through 2,000" in c.value for c in at.caption)
+
+
+def plotly_array(value):
+    """A plotly trace array from the chart's JSON: a list, or a typed array (dtype + base64)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)

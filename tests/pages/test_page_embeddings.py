@@ -181,3 +181,42 @@ def test_browser_draws_item_map_and_box_selection_lists_items(app_server, page):
     expect(page.get_by_text("items as CSV")).to_be_visible(timeout=60_000)
     assert_no_exception(page)
     screenshot(page, "embeddings_page")
+
+
+def test_colours_are_training_count_bands_under_the_data_page_rule(tmp_path):
+    """The map's head/tail/cold are the Recommendations page's bands: the training counts of its
+    split under the Data page's rule, not counts over all interactions."""
+    import json
+
+    from recsys.data import popularity
+    from recsys.data.sources import load_sample
+    from recsys.report import analysis
+    from tests.pages.test_page_data import plotly_array
+
+    at = run_page(tmp_path, tail_rule="threshold", tail_value=8.0)
+    assert not at.exception
+    data = load_sample()
+    settings = analysis.Settings(head_rule="threshold", head_value=8.0, seed=0)
+    _, train_groups = analysis.prepare(data, settings)
+    all_counts = popularity.item_counts(data.interactions, data.items["item"].to_numpy())
+    all_groups = popularity.groups(all_counts, "threshold", 8.0)
+    assert (train_groups != all_groups).sum() > 100  # the two definitions really differ here
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    drawn = {t["name"]: np.sort(plotly_array(t["customdata"])) for t in traces}
+    for code, name in popularity.GROUP_NAMES.items():
+        np.testing.assert_array_equal(drawn[name], np.flatnonzero(train_groups == code))
+    note = next(c.value for c in at.caption if "training interactions" in c.value)
+    assert "items with at least x interactions, x = 8" in note.replace("\\", "")
+
+
+def test_only_the_drawn_sample_is_projected(tmp_path):
+    import json
+
+    from tests.pages.test_page_data import plotly_array
+
+    at = run_page(tmp_path, emb_budget=500)
+    assert not at.exception
+    cached = list((tmp_path / "projections").glob("*.npy"))
+    assert [np.load(p).shape for p in cached] == [(500, 2)]  # not the 2,000-item catalogue
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    assert sum(len(plotly_array(t["x"])) for t in traces) == 500
