@@ -45,11 +45,7 @@ ROWS: dict[str, tuple[str, dict, str]] = {  # row -> (model, params, what it is)
         "fine-tuned: projection on frozen MiniLM",
     ),
     "top-2": ("lm", {"regime": "top-2", "epochs": 1}, "fine-tuned: top 2 of 6 layers + projection"),
-    "top-4": (
-        "lm",
-        {"regime": "top-4", "epochs": 1, "max_steps": 40},
-        "fine-tuned: top 4 of 6 layers + projection",
-    ),
+    "top-4": ("lm", {"regime": "top-4", "epochs": 1}, "fine-tuned: top 4 of 6 layers + projection"),
 }
 METRICS = ("recall@20", "ndcg@20", "recall@10")
 

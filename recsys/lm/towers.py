@@ -48,11 +48,16 @@ class TextTower(nn.Module):
         n, longest = len(self.ids), int(self.lengths.max())
         out = torch.zeros((n, longest, self.lm.config.hidden_size), dtype=torch.float16)
         self.lm.eval()
-        with autocast(self.encoder.device):
-            for batch in _chunks(np.argsort(-self.lengths.numpy(), kind="stable"), 256):
-                inputs = self.encoder.pad([self.ids[i] for i in batch])
-                states = self.lm(**inputs, output_hidden_states=True).hidden_states[self.n_frozen]
-                out[batch, : states.shape[1]] = states.half().cpu()
+        every = self.lm.encoder.layer
+        self.lm.encoder.layer = every[: self.n_frozen]  # the trainable layers' outputs: not cached
+        try:
+            with autocast(self.encoder.device):
+                for batch in _chunks(np.argsort(-self.lengths.numpy(), kind="stable"), 256):
+                    inputs = self.encoder.pad([self.ids[i] for i in batch])
+                    states = self.lm(**inputs).last_hidden_state
+                    out[batch, : states.shape[1]] = states.half().cpu()
+        finally:
+            self.lm.encoder.layer = every
         return out
 
     def trainable_prefixes(self) -> list[str]:

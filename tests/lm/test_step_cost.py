@@ -97,3 +97,15 @@ def test_training_steps_do_not_grow_with_the_catalogue(tmp_path, monkeypatch):
     # ran all 16), and the same rows whatever the number of (cold) items in the catalogue
     assert len(per_step[40]) == 3 and all(rows <= 12 for rows in per_step[40])
     assert per_step[40] == per_step[400]
+
+
+def test_the_cache_holds_the_hidden_states_after_the_frozen_layers(tmp_path):
+    encoder = tiny_encoder(tmp_path)
+    texts = catalogue(30)
+    tower = TextTower(encoder, texts, n_train=1)
+    assert len(tower.lm.encoder.layer) == 2  # the top layer is back after caching
+    with torch.inference_mode():
+        inputs = encoder.pad(tower.ids)
+        full = tower.lm(**inputs, output_hidden_states=True).hidden_states[1]  # after layer 0
+    for i, n in enumerate(tower.lengths.tolist()):
+        torch.testing.assert_close(tower.cache[i, :n].float(), full[i, :n].half().float())
