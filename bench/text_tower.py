@@ -15,6 +15,7 @@ Usage::
 
     python bench/text_tower.py                          # seeds 0 1 2, every row
     python bench/text_tower.py --seeds 0 --rows adapter,top-2
+    python bench/text_tower.py --seeds 0 --profile top-2 --steps 3   # where a step's time goes
 """
 
 from __future__ import annotations
@@ -45,11 +46,7 @@ ROWS: dict[str, tuple[str, dict, str]] = {  # row -> (model, params, what it is)
         "fine-tuned: projection on frozen MiniLM",
     ),
     "top-2": ("lm", {"regime": "top-2", "epochs": 1}, "fine-tuned: top 2 of 6 layers + projection"),
-    "top-4": (
-        "lm",
-        {"regime": "top-4", "epochs": 1, "max_steps": 40},
-        "fine-tuned: top 4 of 6 layers + projection",
-    ),
+    "top-4": ("lm", {"regime": "top-4", "epochs": 1}, "fine-tuned: top 4 of 6 layers + projection"),
 }
 METRICS = ("recall@20", "ndcg@20", "recall@10")
 
@@ -60,11 +57,76 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated: {', '.join(ROWS)}")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument(
+        "--profile",
+        metavar="REGIME",
+        help="time a few steps of REGIME (e.g. top-2) "
+        "on the first seed, split into forward / trainable layers / backward; no table",
+    )
+    p.add_argument("--steps", type=int, default=3, help="steps to time with --profile")
     return p.parse_args(argv)
+
+
+def profile(args: argparse.Namespace) -> None:
+    """Where a training step's time goes: the trainer's own step, cut into its parts."""
+    import torch
+
+    from recsys.lm import finetune as ft
+    from recsys.lm.config import FinetuneConfig
+
+    protocol = Protocol(
+        split="item_cold", seed=args.seeds[0], tune=False, candidates=CandidateScope("cold")
+    )
+    dataset, text = resolve(args.data)
+    stage = prepare(dataset, protocol, text).final
+    t0 = time.perf_counter()
+    cfg = FinetuneConfig(regime=args.profile, epochs=1, seed=args.seeds[0])
+    trainer = ft._Trainer(stage.train, stage.text, cfg, None, None, None, None, None)
+    print(f"setup {time.perf_counter() - t0:.1f} s; {len(trainer.pairs)} pairs, "
+          f"{trainer.steps_per_epoch} steps an epoch, {stage.train.shape[1]} items")  # fmt: skip
+    tower, text_s = trainer.model.text, [0.0]
+    if tower is not None:
+        lengths = tower.lengths.numpy()
+        print(f"tokens per item: mean {lengths.mean():.1f}, median {np.median(lengths):.0f}, "
+              f"p90 {np.percentile(lengths, 90):.0f}, max {lengths.max()}")  # fmt: skip
+        forward = tower.forward
+
+        def timed(items: torch.Tensor) -> torch.Tensor:
+            t = time.perf_counter()
+            out = forward(items)
+            text_s[0] = time.perf_counter() - t
+            return out
+
+        tower.forward = timed  # type: ignore[method-assign]
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(trainer.pairs))
+    for k in range(args.steps):
+        batch = trainer.pairs[order[k * cfg.batch_size : (k + 1) * cfg.batch_size]]
+        trainer.model.train()
+        items = torch.as_tensor(batch[:, 1])
+        hist = ft._torch_csr(trainer.train[batch[:, 0]])
+        counts = torch.as_tensor(np.diff(trainer.train.indptr)[batch[:, 0]])
+        ta = time.perf_counter()
+        u, v, table = trainer.net(trainer.base, items, hist, counts)
+        tb = time.perf_counter()
+        loss = trainer._loss(u, v, items, table, rng)
+        trainer.opt.zero_grad()
+        loss.backward()
+        trainer.opt.step()
+        tc = time.perf_counter()
+        print(f"step {k}: forward {tb - ta:.2f} s (trainable layers {text_s[0]:.2f} s; "
+              f"{len(items)} pairs, {len(torch.unique(items))} distinct items), "
+              f"loss + backward + step {tc - tb:.2f} s", flush=True)  # fmt: skip
+    if tower is not None:
+        t = time.perf_counter()
+        tower.encode_all()
+        print(f"item table refresh (whole catalogue): {time.perf_counter() - t:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.profile:
+        return profile(args)
     rows = [r for r in args.rows.split(",") if r]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:

@@ -48,11 +48,16 @@ class TextTower(nn.Module):
         n, longest = len(self.ids), int(self.lengths.max())
         out = torch.zeros((n, longest, self.lm.config.hidden_size), dtype=torch.float16)
         self.lm.eval()
-        with autocast(self.encoder.device):
-            for batch in _chunks(np.argsort(-self.lengths.numpy(), kind="stable"), 256):
-                inputs = self.encoder.pad([self.ids[i] for i in batch])
-                states = self.lm(**inputs, output_hidden_states=True).hidden_states[self.n_frozen]
-                out[batch, : states.shape[1]] = states.half().cpu()
+        every = self.lm.encoder.layer
+        self.lm.encoder.layer = every[: self.n_frozen]  # the trainable layers' outputs: not cached
+        try:
+            with autocast(self.encoder.device):
+                for batch in _chunks(np.argsort(-self.lengths.numpy(), kind="stable"), 256):
+                    inputs = self.encoder.pad([self.ids[i] for i in batch])
+                    states = self.lm(**inputs).last_hidden_state
+                    out[batch, : states.shape[1]] = states.half().cpu()
+        finally:
+            self.lm.encoder.layer = every
         return out
 
     def trainable_prefixes(self) -> list[str]:
@@ -62,16 +67,32 @@ class TextTower(nn.Module):
         return [f"text.lm.encoder.layer.{i}." for i in range(self.n_frozen, n)]
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        """(B,) item indices -> (B, H) unit vectors."""
+        """(B,) item indices -> (B, H) unit vectors.
+
+        Each distinct item runs through the trainable layers once (a batch of positives repeats
+        popular items), in chunks of ``CHUNK`` items of similar token length, each padded to its
+        own longest text: a batch costs about the sum of its distinct items' lengths, not
+        B x the longest text in it (ml-latest-small: mean 15 tokens, longest 128).
+        """
+        unique, inverse = torch.unique(items.cpu(), return_inverse=True)
+        order = torch.argsort(self.lengths[unique], stable=True)
+        parts = [self._encode(unique[chunk]) for chunk in torch.split(order, self.CHUNK)]
+        vectors = torch.cat(parts)[torch.argsort(order)]  # (U, H) back in ``unique`` order
+        return vectors[inverse.to(vectors.device)]
+
+    CHUNK = 64  # items per pass through the trainable layers
+
+    def _encode(self, items: torch.Tensor) -> torch.Tensor:
+        """(C,) distinct item indices (CPU) -> (C, H) unit vectors through the trainable layers."""
         device = self.encoder.device
         if self.cache is None:
             inputs = self.encoder.pad([self.ids[i] for i in items.tolist()])
-            hidden = self.lm(**inputs).last_hidden_state  # (B, T, H)
+            hidden = self.lm(**inputs).last_hidden_state  # (C, T, H)
             return F.normalize(mean_pool(hidden.float(), inputs["attention_mask"]), dim=-1)
         longest = int(self.lengths[items].max())
-        hidden = self.cache[items.cpu(), :longest].to(device).float()  # (B, T, H)
-        mask = (torch.arange(longest)[None, :] < self.lengths[items.cpu()][:, None]).to(device)
-        additive = (~mask)[:, None, None, :].float() * torch.finfo(torch.float32).min  # (B,1,1,T)
+        hidden = self.cache[items, :longest].to(device).float()  # (C, T, H)
+        mask = (torch.arange(longest)[None, :] < self.lengths[items][:, None]).to(device)
+        additive = (~mask)[:, None, None, :].float() * torch.finfo(torch.float32).min  # (C,1,1,T)
         for layer in self.lm.encoder.layer[self.n_frozen :]:
             out = layer(hidden, additive)
             hidden = out[0] if isinstance(out, tuple) else out
