@@ -185,6 +185,8 @@ class Hybrid(CandidateScoring, Recommender):
         self.user_stats_ = (raw.mean(axis=0), np.where(std > 1e-4, std, 1.0))  # flat: no slope
         features = self._standard_features(raw)
         target, k = held[users], min(20, len(groups))
+        if cells is not None:  # a tiny catalogue can leave fewer candidates than 20
+            k = min(k, cells.shape[1])
         rows = memory.rows_per_batch(z_cf.shape[1], 4, MEASURE_ARRAYS)
         blocks = [slice(s, s + rows) for s in range(0, len(users), rows)]
         self.tune_blocks_ = len(blocks)
