@@ -28,7 +28,19 @@ from recsys.models.candidates import (
 )
 
 N_BANDS = 3  # head, tail, cold
+EASE_NEIGHBOURS = 200  # strongest EASE weights per item kept as the collaborative source
 POPULAR_KEPT = 4096  # most popular items kept for topping up short candidate lists
+
+
+def strongest_per_row(weights: np.ndarray, k: int) -> sp.csr_matrix:
+    """(I, I) sparse: each row's ``k`` largest positive entries of a dense (I, I) matrix."""
+    k = min(k, weights.shape[1])
+    top = np.argpartition(-weights, k - 1, axis=1)[:, :k]  # (I, k)
+    values = np.take_along_axis(weights, top, axis=1)
+    rows = np.repeat(np.arange(len(weights)), k)
+    keep = values.ravel() > 0
+    shape = weights.shape
+    return sp.csr_matrix((values.ravel()[keep], (rows[keep], top.ravel()[keep])), shape=shape)
 
 
 def band_reference(groups: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -91,7 +103,13 @@ class CandidateScoring:
         self.pool_counts_ = [0, 0]  # users scored, candidates scored
 
     def _pool_neighbours(self) -> None:
-        self.generator_.neighbours = getattr(self.cf_, "sim_", None)
+        """The collaborative source: ItemKNN's neighbours, or the strongest weights of each
+        item's row of EASE's primal (I, I) matrix; none for ALS or EASE's dual route."""
+        neighbours = getattr(self.cf_, "sim_", None)
+        weights = getattr(self.cf_, "b_", None)
+        if neighbours is None and weights is not None:
+            neighbours = strongest_per_row(weights, EASE_NEIGHBOURS)
+        self.generator_.neighbours = neighbours
 
     def _text_vectors(self, data: TrainData) -> tuple[np.ndarray, str]:
         vectors = getattr(self.lm_, "vectors_", None)
