@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from recsys.data.popularity import HEAD
 
-IndexKind = Literal["auto", "exact", "hnsw"]
+IndexKind = Literal["auto", "exact", "hnsw", "ivf"]
 
 
 @dataclass(frozen=True)
@@ -41,17 +41,22 @@ class CandidateConfig:
     text: int = 200
     text_tail: int = 100
     index: IndexKind = "auto"
-    exact_up_to: int = 100_000  # "auto": exact search up to this many items, HNSW above
+    exact_up_to: int = 100_000  # "auto": exact search up to this many items, ``large`` above
     hnsw_links: int = 32  # M: graph degree; more = better recall, more memory
     hnsw_search: int = 256  # efSearch: breadth of the search; more = better recall, slower
     threads: int | None = None  # faiss threads (None: faiss's default)
+    large: Literal["hnsw", "ivf"] = "hnsw"  # "auto" past exact_up_to items
+    ivf_lists: int = 1024  # IVF: k-means cells (trained on a seeded sample of 64 per cell)
+    ivf_probe: int = 32  # IVF: cells searched per query; more = better recall, slower
 
     def __post_init__(self) -> None:
         for name in ("collaborative", "text", "text_tail"):
             if getattr(self, name) < 0:
                 raise ValueError(f"CandidateConfig.{name} must be >= 0, got {getattr(self, name)}")
-        if self.index not in ("auto", "exact", "hnsw"):
-            raise ValueError(f"CandidateConfig.index: auto, exact or hnsw, got {self.index!r}")
+        if self.index not in ("auto", "exact", "hnsw", "ivf"):
+            raise ValueError(f"CandidateConfig.index: auto, exact, hnsw or ivf, got {self.index!r}")
+        if self.large not in ("hnsw", "ivf") or self.ivf_lists < 1 or self.ivf_probe < 1:
+            raise ValueError("CandidateConfig: large is hnsw or ivf; ivf_lists, ivf_probe >= 1")
         if self.hnsw_links < 2 or self.hnsw_search < 1:
             raise ValueError("CandidateConfig.hnsw_links must be >= 2 and hnsw_search >= 1")
 
@@ -77,7 +82,7 @@ class CandidatePool:
     threshold: int = 100_000
     band_sample: int = 2048
     text_dims: int = 64
-    index: IndexKind = "auto"
+    index: IndexKind = "auto"  # exact up to 100,000 items, IVF above (built in seconds)
     hnsw_links: int = 16
 
     def __post_init__(self) -> None:
@@ -102,6 +107,7 @@ class CandidatePool:
             text_tail=self.per_user - 2 * text,
             index=self.index,
             hnsw_links=self.hnsw_links,
+            large="ivf",
             threads=int(threads) if threads and threads.isdigit() else None,
         )
 
@@ -118,12 +124,23 @@ class TextIndex:
         self.items = np.arange(len(vectors)) if items is None else np.asarray(items, np.int64)
         kind = config.index
         if kind == "auto":
-            kind = "exact" if len(self.items) <= config.exact_up_to else "hnsw"
+            kind = "exact" if len(self.items) <= config.exact_up_to else config.large
+        lists = min(config.ivf_lists, max(len(self.items) // 64, 1))
+        if kind == "ivf" and lists < 2:
+            kind = "exact"  # too few items to cluster
         self.kind = kind
         dim = vectors.shape[1]
         self.index: faiss.Index
         if kind == "exact":
             self.index = faiss.IndexFlatIP(dim)
+        elif kind == "ivf":  # Jegou, Douze & Schmid 2011 (IEEE TPAMI): inverted file over k-means
+            self._quantizer = faiss.IndexFlatIP(dim)  # kept: the IVF index refers to it
+            ivf = faiss.IndexIVFFlat(self._quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(0)
+            sample = rng.choice(self.items, size=min(len(self.items), 64 * lists), replace=False)
+            ivf.train(np.ascontiguousarray(vectors[np.sort(sample)]))
+            ivf.nprobe = min(config.ivf_probe, lists)
+            self.index = ivf
         else:
             hnsw = faiss.IndexHNSWFlat(dim, config.hnsw_links, faiss.METRIC_INNER_PRODUCT)
             hnsw.hnsw.efSearch = config.hnsw_search
@@ -163,11 +180,11 @@ class CandidateGenerator:
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(vectors) != len(groups):
             raise ValueError(f"{len(vectors)} item vectors but {len(groups)} popularity groups")
-        if neighbours is not None and neighbours.shape != (len(vectors), len(vectors)):
+        if sp.issparse(neighbours) and neighbours.shape != (len(vectors), len(vectors)):
             raise ValueError(f"neighbours must be {len(vectors)} x {len(vectors)}")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.vectors = vectors / np.where(norms == 0, 1, norms)
-        self.neighbours = None if neighbours is None else neighbours.tocsr()
+        self.neighbours = neighbours.tocsr() if sp.issparse(neighbours) else neighbours
         self.text = TextIndex(self.vectors, None, self.config)
         tail = np.flatnonzero(np.asarray(groups) != HEAD)
         self.text_tail = TextIndex(self.vectors, tail, self.config)
@@ -211,7 +228,10 @@ class CandidateGenerator:
     def _collaborative(self, history: sp.csr_matrix) -> sp.csr_matrix:
         k = self.config.collaborative
         assert self.neighbours is not None
-        scores = (history @ self.neighbours).tocsr()  # (B, I) sparse
+        if isinstance(self.neighbours, CoOccurrence):
+            scores = self.neighbours.walk(history)
+        else:
+            scores = (history @ self.neighbours).tocsr()  # (B, I) sparse
         scores = scores - scores.multiply(history.astype(bool))
         scores.eliminate_zeros()
         rows = np.full((scores.shape[0], k), -1, dtype=np.int64)
@@ -225,6 +245,24 @@ class CandidateGenerator:
                 vals, cols = vals[keep], cols[keep]
             rows[r, : len(cols)] = cols
         return _rows_to_csr(rows, self.n_items)
+
+
+class CoOccurrence:
+    """Collaborative neighbours without a fitted item x item matrix: the two-step walk
+    user -> items -> other users -> their items over the training matrix ``x``, each item's
+    co-occurrence count divided by the square root of its popularity (a cosine-like damping of
+    the head). For collaborative parts without item neighbours (ALS, EASE's dual route)."""
+
+    def __init__(self, x: sp.csr_matrix) -> None:
+        self.x = x.tocsr().astype(np.float32)
+        self.xt = self.x.T.tocsr()
+        counts = np.asarray(self.x.sum(axis=0)).ravel()
+        self.damp = sp.diags((1.0 / np.sqrt(np.maximum(counts, 1.0))).astype(np.float32))
+
+    def walk(self, history: sp.csr_matrix) -> sp.csr_matrix:
+        """(B, I) sparse co-occurrence scores of each row's items."""
+        co_users = (history.astype(np.float32) @ self.xt).tocsr()  # (B, U)
+        return ((co_users @ self.x) @ self.damp).tocsr()
 
 
 def _rows_to_csr(found: np.ndarray, n_items: int) -> sp.csr_matrix:

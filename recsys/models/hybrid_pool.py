@@ -22,6 +22,7 @@ from recsys.models.blend import Blend
 from recsys.models.candidates import (
     CandidateGenerator,
     CandidatePool,
+    CoOccurrence,
     padded,
     part_scores,
     scores_pairs_alone,
@@ -103,12 +104,15 @@ class CandidateScoring:
         self.pool_counts_ = [0, 0]  # users scored, candidates scored
 
     def _pool_neighbours(self) -> None:
-        """The collaborative source: ItemKNN's neighbours, or the strongest weights of each
-        item's row of EASE's primal (I, I) matrix; none for ALS or EASE's dual route."""
+        """The collaborative source: ItemKNN's neighbours, the strongest weights of each
+        item's row of EASE's primal (I, I) matrix, else (ALS, EASE's dual route) the
+        co-occurrence walk over the part's training matrix (:class:`CoOccurrence`)."""
         neighbours = getattr(self.cf_, "sim_", None)
         weights = getattr(self.cf_, "b_", None)
         if neighbours is None and weights is not None:
             neighbours = strongest_per_row(weights, EASE_NEIGHBOURS)
+        if neighbours is None:
+            neighbours = CoOccurrence(self.cf_.train_)
         self.generator_.neighbours = neighbours
 
     def _text_vectors(self, data: TrainData) -> tuple[np.ndarray, str]:
@@ -223,8 +227,8 @@ class CandidateScoring:
             f" collaborative / {config.text} text / {config.text_tail} tail-cold), faiss "
             f"{self.generator_.text.kind} index over {self.pool_vectors_}"
         )
-        if self.generator_.neighbours is None:
-            line += "; no collaborative source (the collaborative part has no item neighbours)"
+        if isinstance(self.generator_.neighbours, CoOccurrence):
+            line += "; collaborative source: co-occurrence walk (the part has no item neighbours)"
         if not all(scores_pairs_alone(m) for m in (self.cf_, self.lm_, self.lexical_) if m):
             line += "; a part without a pair route is scored over the catalogue per batch"
         users, cells = self.pool_counts_
