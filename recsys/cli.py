@@ -249,6 +249,20 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "machine, loopback only), auto (this machine's cluster) or ray://HOST:PORT; task "
         "shards go to OUT.shards/",
     )
+    p.add_argument(
+        "--candidates-per-user",
+        type=int,
+        metavar="N",
+        help="hybrid: draw each list from N candidates per user (collaborative neighbours, text "
+        "ANN, tail/cold-only text ANN) and score only those; 0 scores every item; default: "
+        "candidates past 100,000 items",
+    )
+    p.add_argument(
+        "--users-sample",
+        type=int,
+        metavar="N",
+        help="write lists for a seeded sample (--seed) of N users only, e.g. to time scoring",
+    )
     add_scope_options(p)
     add_run_option(p)
     add_memory_option(p)
@@ -264,6 +278,11 @@ def run_recommend(args: argparse.Namespace) -> int:
     if args.threshold is not None:
         check_threshold(args.threshold)
     check_params(args.model, dict(args.param))
+    pool = candidate_pool(args)
+    if args.users_sample is not None and args.users_sample < 1:
+        raise ValueError(f"--users-sample must be at least 1, got {args.users_sample}")
+    if args.users_sample is not None and args.ray:
+        raise ValueError("--users-sample does not go with --ray yet")
     candidates = scope_from(args)
     check_model(args.model, candidates.scope)
     check_output(args.out, "--out")
@@ -297,7 +316,10 @@ def run_recommend(args: argparse.Namespace) -> int:
     mask = None if candidates.scope == "all" else candidates.mask(seen_matrix)
     warn_unreadable([args.model], dict(args.param), dataset.item_text())
     params = hybrid_params(args, [args.model], dict(args.param))
+    if pool is not None:
+        params["candidate_pool"] = pool
     model = make_model(args.model, seed=args.seed, **params)
+    users = sample_users(index.n_users, args.users_sample, args.seed)
     with contextlib.ExitStack() as stack:
         if args.ray:
             recs = _recommend_on_cluster(args, stack, model, dataset, index, positives,
@@ -305,14 +327,46 @@ def run_recommend(args: argparse.Namespace) -> int:
         else:
             model.fit(TrainData(positives, dataset.item_text(), index.item_ids))
             describe(model)
-            recs = recommend_frame(model, index, positives, seen_matrix, args.k, candidates=mask)
+            recs = recommend_frame(
+                model, index, positives, seen_matrix, args.k, candidates=mask, users=users
+            )
+            if getattr(model, "pool_used_", False):
+                print(f"note: {model.pool_note()}", file=sys.stderr)
     if not args.raw:
         recs["user"], recs["item"] = defuse(recs["user"]), defuse(recs["item"])
     recs = recs.rename(columns={"user": args.user_col, "item": args.item_col})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     recs.to_csv(args.out, index=False)
-    print(f"wrote {len(recs)} rows for {index.n_users} users to {args.out}", file=sys.stderr)
+    scored = f"{index.n_users}"
+    if users is not None:
+        scored = f"a seeded sample of {len(users)} of {scored}"
+    print(f"wrote {len(recs)} rows for {scored} users to {args.out}", file=sys.stderr)
     return 0
+
+
+def candidate_pool(args: argparse.Namespace):
+    """``--candidates-per-user``: the hybrid's :class:`CandidatePool` (None: its default)."""
+    n = args.candidates_per_user
+    if n is None:
+        return None
+    if args.model != "hybrid":
+        raise ValueError(f"--candidates-per-user is for --model hybrid, not {args.model}")
+    if args.ray:
+        raise ValueError("--candidates-per-user does not go with --ray yet")
+    from recsys.models.candidates import CandidatePool
+
+    if n == 0:
+        return CandidatePool(mode="off")
+    if n < 5:
+        raise ValueError(f"--candidates-per-user must be 0 (off) or at least 5, got {n}")
+    return CandidatePool(mode="on", per_user=n)
+
+
+def sample_users(n_users: int, size: int | None, seed: int) -> np.ndarray | None:
+    """Sorted seeded sample of ``size`` user positions (None: every user)."""
+    if size is None or size >= n_users:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_users, size=size, replace=False))
 
 
 def describe(model) -> None:
@@ -332,6 +386,11 @@ def _recommend_on_cluster(args, stack, model, dataset, index, positives, seen, m
         cluster.warm_encoder_cache(texts)  # the default encoder; fitting then reads the cache
     model.fit(TrainData(positives, texts, index.item_ids))
     describe(model)
+    if getattr(model, "pool_used_", False):
+        raise ValueError(
+            "--ray: the hybrid draws lists from candidates at this catalogue size, which the "
+            "cluster path does not do yet; run without --ray"
+        )
     shards = args.out.with_name(args.out.name + ".shards")
     found = cluster.score_on_cluster(model, positives, seen, args.k, model.batch_rows(), shards,
                                      candidates=mask)  # fmt: skip
@@ -345,18 +404,20 @@ def recommend_frame(
     seen: sp.csr_matrix,
     k: int,
     candidates: np.ndarray | None = None,
+    users: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Top-``k`` of every user as rows (user, item, rank, score); ``seen`` items never shown,
-    and only ``candidates`` items (an (I,) bool mask) when given.
+    """Top-``k`` of every user (or of ``users``, positions) as rows (user, item, rank, score);
+    ``seen`` items never shown, and only ``candidates`` items (an (I,) bool mask) when given.
 
     Users go in batches sized from the catalogue and the memory budget (``model.batch_rows``).
     """
     from recsys.runs.cluster import top_lists  # the one batch step, shared with --ray
 
     batch = model.batch_rows()
+    users = np.arange(index.n_users) if users is None else np.asarray(users, dtype=np.int64)
     frames = [
-        top_lists(model, np.arange(s, min(s + batch, index.n_users)), history, seen, k, candidates)
-        for s in range(0, index.n_users, batch)
+        top_lists(model, users[s : s + batch], history, seen, k, candidates)
+        for s in range(0, len(users), batch)
     ]
     found = pd.concat(frames, ignore_index=True)
     return found.assign(user=index.user_ids[found["user"]], item=index.item_ids[found["item"]])

@@ -282,3 +282,42 @@ def test_run_and_head_rule_become_the_hybrids_parameters(tmp_path):
     assert hybrid_params(args, ["hybrid"], {"lexical": 0.0}) == {
         "head_rule": "threshold", "head_value": 10, "lexical": 0.0}  # fmt: skip
     assert hybrid_params(args, ["ease"], {"lambda_": 3.0}) == {"lambda_": 3.0}
+
+
+def test_recommend_hybrid_forced_onto_candidates_says_so_and_samples_users(shop, tmp_path):
+    out = tmp_path / "recs.csv"
+    extra = ["--model", "hybrid", "--param", "lm=tfidf", "--param", "random_trials=4", "--k", "2"]
+    proc = run_cli(*recommend_args(shop, out, *extra, "--candidates-per-user", "5",
+                                   "--users-sample", "3"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "collaborative part" in proc.stderr and "lists drawn from candidates" in proc.stderr
+    assert "5 asked per user" in proc.stderr
+    assert "a seeded sample of 3 of 6 users" in proc.stderr
+    recs = pd.read_csv(out)
+    assert recs["userId"].nunique() == 3
+    train = pd.read_csv(shop[0])
+    seen = set(zip(train["userId"], train["movieId"], strict=True))  # u1's low rating included
+    assert not seen & set(zip(recs["userId"], recs["movieId"], strict=True))
+
+
+def test_recommend_hybrid_below_the_threshold_scores_every_item(shop, tmp_path):
+    proc = run_cli(*recommend_args(shop, tmp_path / "r.csv", "--model", "hybrid", "--param",
+                                   "lm=tfidf", "--param", "random_trials=4"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "every item scored (no candidates at 8 items)" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, reason",
+    [
+        (["--model", "ease", "--candidates-per-user", "50"], "is for --model hybrid"),
+        (["--model", "hybrid", "--candidates-per-user", "3"], "0 (off) or at least 5"),
+        (["--users-sample", "0"], "--users-sample must be at least 1"),
+    ],
+)
+def test_bad_candidate_options_are_exit_2_with_one_line(shop, tmp_path, capsys, extra, reason):
+    with pytest.raises(SystemExit) as stop:
+        sys.exit(main(recommend_args(shop, tmp_path / "r.csv", *extra)))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and reason in err

@@ -56,6 +56,8 @@ from recsys.models import memory
 from recsys.models.base import Recommender, TrainData, exclude, standardise, top_k
 from recsys.models.blend import Blend, blend_scores, offsets, user_features
 from recsys.models.blend_search import RANDOM_TRIALS, Trial, ascend, random_blend
+from recsys.models.candidates import CandidatePool
+from recsys.models.hybrid_pool import CandidateScoring, blend_cells
 
 TUNE_SHARE = 0.5  # of the budget, for the held-out users' two (U, I) float32 z-score arrays
 MEASURE_ARRAYS = 12  # (B, I) float32-sized arrays of one blend_scores + top_k over a block
@@ -63,7 +65,7 @@ MIN_TUNE_USERS = 50  # fewer held-out users than this cannot tell blends apart: 
 MAX_TUNE_CELLS = 8_000_000  # users x items measured per blend (~600 blends): bounds tuning time
 
 
-class Hybrid(Recommender):
+class Hybrid(CandidateScoring, Recommender):
     """EASE/ItemKNN/ALS + LM, blended per popularity band on validation (module docstring)."""
 
     name = "hybrid"
@@ -87,6 +89,7 @@ class Hybrid(Recommender):
         max_tune_cells: int = MAX_TUNE_CELLS,
         head_rule: popularity.Rule = "top_share",
         head_value: float | None = 0.2,
+        candidate_pool: CandidatePool | None = None,
     ) -> None:
         """``blend`` fixes the :class:`~recsys.models.blend.Blend` instead of searching it;
         ``max_tune_cells`` caps held-out users x items measured per blend (a seeded sample of
@@ -94,7 +97,8 @@ class Hybrid(Recommender):
         ``lm_params={"run_dir": DIR}`` reads a finished run's text tower
         (:class:`~recsys.models.lm.RunTower`) instead of training one; ``head_rule`` and
         ``head_value`` define the bands (:func:`recsys.data.popularity.head_mask`), as on the
-        Data page."""
+        Data page. ``candidate_pool`` says when lists are drawn from candidates (past 100,000
+        items by default; :mod:`recsys.models.hybrid_pool`)."""
         if max_tune_cells < 1:
             raise ValueError(f"max_tune_cells must be >= 1, got {max_tune_cells}")
         popularity.head_mask(np.zeros(1), head_rule, head_value)  # refuses an unknown rule
@@ -106,6 +110,7 @@ class Hybrid(Recommender):
         self.seed, self.cf_params = seed, cf_params or {}
         self.lm_params = {"debias": 0.0, **(lm_params or {})} if lm == "lm" else lm_params or {}
         self.blend = blend
+        self.candidate_pool = candidate_pool or CandidatePool()
 
     # -- fitting ------------------------------------------------------------------------------
     def _components(self, data: TrainData):
@@ -133,44 +138,68 @@ class Hybrid(Recommender):
         else:
             self.cf_name_, self.cf_reason_ = self.cf, f"given as cf={self.cf!r}"
         self.tune_users_: tuple[int, int] | None = None  # (tuned on, held out)
+        self.pool_used_ = self.candidate_pool.used(self.train_.shape[1])
         validation = data.extras.get("validation")
         if self.blend is not None:
             self.cf_, self.lm_ = self._components(data)
+            self._pool_ready(data)
         elif validation is not None:
             self.cf_, self.lm_ = self._components(data)
+            self._pool_ready(data)
             self._tune(self.train_, validation, self.groups_)
         else:
             fit, held = random_holdout(self.train_, self.holdout, self.seed)
             fit, held = rare_items_holdout(fit, held, self.cold_share, self.seed)
             inner = TrainData(fit, data.item_text, data.item_ids, dict(data.extras))
             self.cf_, self.lm_ = self._components(inner)
+            self._pool_ready(data)  # text indexes once; the inner neighbours for tuning
             fit_counts = np.asarray(fit.sum(axis=0)).ravel().astype(np.int64)
             self._tune(fit, held, popularity.groups(fit_counts, self.head_rule, self.head_value))
             del self.cf_, self.lm_  # the inner components' memory is free before the refit
             self.lexical_ = None
             self.cf_, self.lm_ = self._components(data)
+            if self.pool_used_:
+                self._pool_neighbours()
         if self.blend is not None:
             self.blend_ = self.blend
 
+    def _pool_ready(self, data: TrainData) -> None:
+        if self.pool_used_:
+            if getattr(self, "generator_", None) is None or self.generator_.n_items != data.n_items:
+                self._pool_build(data)
+            self._pool_neighbours()
+
     def _tune(self, train: sp.csr_matrix, held: sp.csr_matrix, groups: np.ndarray) -> list[Trial]:
         """Score ``held``'s users once (in blocks), then search the blend; returns the trials."""
-        users = self._tune_sample(np.flatnonzero(np.diff(held.indptr)), train.shape)
-        z_cf, z_lm = self._tune_scores(users, train, groups)
+        users = np.flatnonzero(np.diff(held.indptr))
+        cells = None
+        if self.pool_used_:  # the candidates' width, not the catalogue's, bounds the sample
+            users = self._tune_sample(users, (train.shape[0], self.candidate_pool.per_user))
+            z_cf, z_lm, cells = self._tune_cells(users, train, groups)
+        else:
+            users = self._tune_sample(users, train.shape)
+            z_cf, z_lm = self._tune_scores(users, train, groups)
         counts = np.asarray(train.sum(axis=0)).ravel()
         raw = user_features(train[users], groups)
         std = raw.std(axis=0)
         self.user_stats_ = (raw.mean(axis=0), np.where(std > 1e-4, std, 1.0))  # flat: no slope
         features = self._standard_features(raw)
         target, k = held[users], min(20, len(groups))
-        rows = memory.rows_per_batch(len(groups), 4, MEASURE_ARRAYS)
+        if cells is not None:  # a tiny catalogue can leave fewer candidates than 20
+            k = min(k, cells.shape[1])
+        rows = memory.rows_per_batch(z_cf.shape[1], 4, MEASURE_ARRAYS)
         blocks = [slice(s, s + rows) for s in range(0, len(users), rows)]
         self.tune_blocks_ = len(blocks)
 
+        def ranked(blend: Blend, b: slice) -> np.ndarray:
+            if cells is None:
+                return top_k(blend_scores(z_cf[b], z_lm[b], groups, blend, features[b]), k)[0]
+            cell_groups = groups[cells[b]]
+            local = top_k(blend_cells(z_cf[b], z_lm[b], cell_groups, blend, features[b]), k)[0]
+            return np.take_along_axis(cells[b], local, axis=1)
+
         def measure(blend: Blend) -> tuple[float, float]:
-            top = np.vstack(
-                [top_k(blend_scores(z_cf[b], z_lm[b], groups, blend, features[b]), k)[0]
-                 for b in blocks]
-            )  # fmt: skip
+            top = np.vstack([ranked(blend, b) for b in blocks])
             m = metrics.evaluate_topk(top, target, counts, groups, (k,))
             bands = metrics.evaluate_by_band(top, target, counts, groups, (k,))
             # bands without held-out items (NaN) are left out; none measured: no long-tail gain
@@ -221,6 +250,59 @@ class Hybrid(Recommender):
         exclude(z_cf, train[users])  # -inf propagates through the blend: seen items stay out
         return z_cf, z_lm
 
+    def _tune_cells(
+        self, users: np.ndarray, train: sp.csr_matrix, groups: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(B, C) z_cf, z_text and item positions of ``users``' candidates, in blocks; a pad
+        (a row shorter than C) points at an item the user has (never held out), z_cf -inf."""
+        parts = []
+        rows = self.pool_batch_rows()
+        for start in range(0, len(users), rows):
+            block = users[start : start + rows]
+            history = train[block]
+            cells = self._pool_cells(history, min(20, train.shape[1]))
+            z_cf, z_text = self._pool_z(block, history, cells, groups)
+            parts.append(
+                (z_cf, z_text, np.where(cells >= 0, cells, _first_items(history)[:, None]))
+            )
+        width = max(p[0].shape[1] for p in parts)
+
+        def stack(i: int, fill: float) -> np.ndarray:
+            return np.vstack(
+                [np.pad(p[i], ((0, 0), (0, width - p[i].shape[1])), constant_values=fill)
+                 for p in parts]
+            )  # fmt: skip
+
+        cells = np.vstack([np.pad(p[2], ((0, 0), (0, width - p[2].shape[1])), mode="edge")
+                           for p in parts])  # fmt: skip
+        return stack(0, -np.inf), stack(1, 0.0), cells
+
+    def batch_rows(self) -> int:
+        if getattr(self, "pool_used_", False):
+            return self.pool_batch_rows()
+        return super().batch_rows()
+
+    def recommend(self, users, k, history=None, exclude_seen=True, candidates=None):
+        """As :meth:`Recommender.recommend`; on the candidate path each list is drawn from the
+        user's candidates (:meth:`top_among`), in batches of :meth:`batch_rows`."""
+        if not getattr(self, "pool_used_", False):
+            return super().recommend(users, k, history, exclude_seen, candidates)
+        from recsys.models.scope import CandidateScope
+
+        users = np.asarray(users, dtype=np.int64)
+        history = self.train_[users] if history is None else history.tocsr()
+        if isinstance(candidates, CandidateScope):
+            candidates = candidates.mask(self.train_)
+        if not exclude_seen:
+            raise ValueError("hybrid: lists drawn from candidates always leave seen items out")
+        rows, found = self.batch_rows(), []
+        for s in range(0, len(users), rows):
+            found.append(self.top_among(users[s : s + rows], history[s : s + rows], k,
+                                        scope=candidates))  # fmt: skip
+        if not found:
+            return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+        return np.vstack([f[0] for f in found]), np.vstack([f[1] for f in found])
+
     def describe(self) -> str:
         """One line: which collaborative and text parts were used, and on how many users tuned."""
         line = (
@@ -231,7 +313,9 @@ class Hybrid(Recommender):
                 f"; blend tuned on a seeded sample of {self.tune_users_[0]:,} of "
                 f"{self.tune_users_[1]:,} held-out users (max_tune_cells, memory budget)"
             )
-        return line
+        if getattr(self, "pool_used_", False):
+            return f"{line}; {self.pool_note()}"
+        return f"{line}; every item scored (no candidates at {self.train_.shape[1]:,} items)"
 
     def retune(self, max_accuracy_loss: float) -> list[Trial]:
         """Search the blend again for another ``max_accuracy_loss`` (no refit); sets ``blend_``.
@@ -322,6 +406,13 @@ class Hybrid(Recommender):
         if np.all(self.groups_[np.asarray(candidates, dtype=bool)] == COLD):
             return cast(np.ndarray, sum(self._text_parts(users, history, self.groups_)))
         return super().score_candidates(users, history, candidates)
+
+
+def _first_items(history: sp.csr_matrix) -> np.ndarray:
+    """(B,) each row's first item (0 for an empty row)."""
+    lengths = np.diff(history.indptr)
+    first = history.indices[np.minimum(history.indptr[:-1], max(history.nnz - 1, 0))]
+    return np.where(lengths > 0, first, 0) if history.nnz else np.zeros(len(lengths), np.int64)
 
 
 def pick_collaborative(matrix: sp.csr_matrix, params: dict | None = None) -> tuple[str, str]:

@@ -157,6 +157,9 @@ def top_lists(
     only ``candidates`` items (an (I,) bool mask) when given."""
     from recsys.models.base import exclude, restrict, top_k
 
+    if getattr(model, "pool_used_", False):  # the hybrid past ~100k items: its candidates only
+        items, values = model.top_among(users, history[users], k, seen[users], candidates)
+        return _rows(users, items, values)
     if candidates is None:
         scores = model.score(users, history[users])  # (B, I)
     else:
@@ -164,6 +167,10 @@ def top_lists(
         restrict(scores, candidates)
     exclude(scores, seen[users])
     items, values = top_k(scores, k)
+    return _rows(users, items, values)
+
+
+def _rows(users: np.ndarray, items: np.ndarray, values: np.ndarray):
     rows, ranks = np.nonzero(np.isfinite(values))
     return pd.DataFrame(
         {

@@ -107,9 +107,36 @@ def test_bad_configs_and_shapes_are_refused():
     with pytest.raises(ValueError, match="text"):
         CandidateConfig(text=-1)
     with pytest.raises(ValueError, match="index"):
-        CandidateConfig(index="ivf")  # type: ignore[arg-type]
+        CandidateConfig(index="annoy")  # type: ignore[arg-type]
     v, groups, history = toy()
     with pytest.raises(ValueError, match="groups"):
         CandidateGenerator(v, groups[:3])
     with pytest.raises(ValueError, match="items"):
         CandidateGenerator(v, groups).candidates(sp.csr_matrix((1, 3)))
+
+
+def test_ivf_index_keeps_most_neighbours_and_maps_back_to_catalogue_positions():
+    rng = np.random.default_rng(2)
+    centres = unit(rng.normal(size=(40, 16)))
+    v = unit(centres[rng.integers(40, size=6000)] + 0.2 * rng.normal(size=(6000, 16)))
+    subset = np.arange(0, 6000, 3)
+    q = unit(v[rng.integers(6000, size=50)] + 0.05 * rng.normal(size=(50, 16)))
+    index = TextIndex(v, subset, CandidateConfig(index="ivf", ivf_lists=16, ivf_probe=4))
+    assert index.kind == "ivf"
+    found = index.search(q, 10)
+    assert np.isin(found, subset).all()
+    truth = subset[np.argsort(-(q @ v[subset].T), axis=1)[:, :10]]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)])
+    assert recall >= 0.9
+
+
+def test_co_occurrence_walk_proposes_items_of_users_sharing_an_item():
+    from recsys.models.candidates import CoOccurrence
+
+    # users 0 and 1 share item 0; user 1 also took item 2; user 2 took item 3 only
+    x = sp.csr_matrix(np.array([[1, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]], np.float32))
+    v = unit(np.eye(4) + 0.01)
+    gen = CandidateGenerator(v, np.zeros(4, np.int8), CoOccurrence(x),
+                             CandidateConfig(collaborative=5, text=0, text_tail=0))  # fmt: skip
+    got = gen.candidates(x[:1]).toarray()[0]
+    assert set(np.flatnonzero(got)) == {2}  # item 0 seen; item 3 never co-occurs
