@@ -330,8 +330,9 @@ def run_recommend(args: argparse.Namespace) -> int:
             recs = recommend_frame(
                 model, index, positives, seen_matrix, args.k, candidates=mask, users=users
             )
-            if getattr(model, "pool_used_", False):
-                print(f"note: {model.pool_note()}", file=sys.stderr)
+            pool_note = getattr(model, "pool_note", None)
+            if getattr(model, "pool_used_", False) and pool_note is not None:
+                print(f"note: {pool_note()}", file=sys.stderr)
     if not args.raw:
         recs["user"], recs["item"] = defuse(recs["user"]), defuse(recs["item"])
     recs = recs.rename(columns={"user": args.user_col, "item": args.item_col})

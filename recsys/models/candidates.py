@@ -180,11 +180,14 @@ class CandidateGenerator:
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(vectors) != len(groups):
             raise ValueError(f"{len(vectors)} item vectors but {len(groups)} popularity groups")
-        if sp.issparse(neighbours) and neighbours.shape != (len(vectors), len(vectors)):
+        square = (len(vectors), len(vectors))
+        if neighbours is not None and sp.issparse(neighbours) and neighbours.shape != square:
             raise ValueError(f"neighbours must be {len(vectors)} x {len(vectors)}")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.vectors = vectors / np.where(norms == 0, 1, norms)
-        self.neighbours = neighbours.tocsr() if sp.issparse(neighbours) else neighbours
+        self.neighbours = (
+            neighbours.tocsr() if neighbours is not None and sp.issparse(neighbours) else neighbours
+        )
         self.text = TextIndex(self.vectors, None, self.config)
         tail = np.flatnonzero(np.asarray(groups) != HEAD)
         self.text_tail = TextIndex(self.vectors, tail, self.config)

@@ -13,6 +13,8 @@ unseen items.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -91,6 +93,15 @@ class CandidateScoring:
 
     candidate_pool: CandidatePool
     seed: int
+    # provided by Hybrid, the class this mixes into
+    groups_: np.ndarray
+    train_: Any
+    cf_: Any
+    lm_: Any
+    lexical: Any
+    lexical_: Any
+    blend_: Any
+    _features: Any
 
     def _pool_build(self, data: TrainData) -> None:
         """The generator over the text vectors (and ItemKNN's neighbours when that is the
@@ -124,6 +135,7 @@ class CandidateScoring:
         tfidf = self.lm_ if isinstance(self.lm_, TfidfRecommender) else self.lexical_
         if tfidf is None:
             tfidf = TfidfRecommender().fit(data)
+        assert isinstance(tfidf, TfidfRecommender)
         terms = tfidf.item_vectors_
         dims = min(self.candidate_pool.text_dims, terms.shape[1] - 1, terms.shape[0] - 1)
         if dims < 2:  # a vocabulary too small to reduce: the TF-IDF vectors themselves
