@@ -2,7 +2,10 @@
 
 Starts its own ``streamlit run app.py`` on a free port of 127.0.0.1 (never another interface) with
 its own empty runs folder, warms the page up in one session (the models are fitted once per
-server), then opens ``--sessions`` browser sessions at once (each its own context, so its own
+server) and waits until the app's background warm-up has put the page's first-view model in (the
+page's "Preparing ... in the background" progress bar is gone: the frozen-MiniLM hybrid, minutes
+on a 2-core CPU; ``--no-wait-warmup`` measures while it still runs, against the blend and a busy
+CPU), then opens ``--sessions`` browser sessions at once (each its own context, so its own
 Streamlit session) that each press the Tail boost slider's arrow keys ``--moves`` times. A rerun
 time runs from the key press until the URL carries the new boost (the page writes it as it runs)
 and ``stApp``'s ``data-test-script-state`` is back to ``notRunning``: what the analyst waits for.
@@ -49,6 +52,10 @@ RERUN_DONE_JS = """(value) => {
 }"""
 NOT_RUNNING_JS = """() => document.querySelector('[data-testid="stApp"]')
   ?.getAttribute('data-test-script-state') === 'notRunning'"""
+# The warm-up's progress bar is shown while the page's best model is still being fitted.
+WARMED_UP_JS = """() => document.querySelector('[data-testid="stProgress"]') === null
+  && document.querySelector('[data-testid="stApp"]')
+       ?.getAttribute('data-test-script-state') === 'notRunning'"""
 
 
 @dataclass
@@ -56,9 +63,12 @@ class Session:
     index: int
     rerun_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    model: str = ""  # the model the page showed (its URL's ``model``)
 
 
-async def drive(browser, url: str, session: Session, moves: int, rerun_timeout: float) -> None:
+async def drive(
+    browser, url: str, session: Session, moves: int, rerun_timeout: float, warmup_s: float = 0.0
+) -> None:
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.on("pageerror", lambda exc: session.errors.append(f"page error: {exc}"))
@@ -67,6 +77,11 @@ async def drive(browser, url: str, session: Session, moves: int, rerun_timeout: 
         await page.goto(f"{url}/recommendations?boost=0", timeout=ms)
         await page.get_by_text(READY_TEXT).first.wait_for(timeout=ms)
         await page.wait_for_function(NOT_RUNNING_JS, timeout=ms)
+        if warmup_s:
+            await page.wait_for_function(WARMED_UP_JS, timeout=warmup_s * 1000, polling=500)
+        session.model = await page.evaluate(
+            "() => new URL(location.href).searchParams.get('model') || ''"
+        )
         slider = page.get_by_role("slider", name="Tail boost")
         await slider.focus()
         for move in range(moves):
@@ -87,7 +102,9 @@ async def drive(browser, url: str, session: Session, moves: int, rerun_timeout: 
         await context.close()
 
 
-async def run(url: str, sessions: int, moves: int, rerun_timeout: float) -> list[Session]:
+async def run(
+    url: str, sessions: int, moves: int, rerun_timeout: float, warmup_s: float
+) -> list[Session]:
     from playwright.async_api import async_playwright
 
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -96,7 +113,7 @@ async def run(url: str, sessions: int, moves: int, rerun_timeout: float) -> list
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
         warm = Session(-1)
-        await drive(browser, url, warm, 0, max(rerun_timeout, 300))  # fits the models once
+        await drive(browser, url, warm, 0, max(rerun_timeout, 300), warmup_s)  # fits them once
         if warm.errors:
             raise SystemExit(f"load: the page did not come up: {warm.errors[0]}")
         out = [Session(i) for i in range(sessions)]
@@ -118,6 +135,7 @@ def report(out: list[Session], seconds: float) -> str:
         f"| {len(out)} | {len(times)} | {percentile(times, 50):.0f} | {percentile(times, 95):.0f} "
         f"| {max(times, default=float('nan')):.0f} | {len(errors)} | {seconds:.0f} |",
     ]
+    lines.append("model: " + ", ".join(sorted({s.model for s in out if s.model})))
     lines += [f"error: {e}" for e in errors[:10]]
     return "\n".join(lines)
 
@@ -127,17 +145,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=10, help=f"1..{MAX_SESSIONS}")
     parser.add_argument("--moves", type=int, default=6, help=f"moves per session, 1..{MAX_MOVES}")
     parser.add_argument("--rerun-timeout", type=float, default=120.0, help="seconds per rerun")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole check")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole check")
+    parser.add_argument(
+        "--warmup-timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for the background warm-up's first-view model (default 600)",
+    )
+    parser.add_argument(
+        "--no-wait-warmup",
+        action="store_true",
+        help="measure at once, while the warm-up still fits the first-view model",
+    )
     args = parser.parse_args(argv)
     if not (1 <= args.sessions <= MAX_SESSIONS and 1 <= args.moves <= MAX_MOVES):
         parser.error(f"--sessions must be 1..{MAX_SESSIONS} and --moves 1..{MAX_MOVES}")
+    warmup_s = 0.0 if args.no_wait_warmup else args.warmup_timeout
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="longtail-load-") as runs, serve_app(Path(runs)) as url:
         assert url.startswith("http://127.0.0.1:"), url  # loopback only
         try:
             out = asyncio.run(
                 asyncio.wait_for(
-                    run(url, args.sessions, args.moves, args.rerun_timeout), args.timeout
+                    run(url, args.sessions, args.moves, args.rerun_timeout, warmup_s),
+                    args.timeout,
                 )
             )
         except TimeoutError:

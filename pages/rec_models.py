@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -116,6 +117,27 @@ def user_table(source: tuple, rule: str, value: float) -> pd.DataFrame:
     table = segments.user_segments(experiment.tuning.train, groups)
     table.insert(0, "user", experiment.index.user_ids)
     return table
+
+
+@st.cache_resource(max_entries=4, ttl=common.DATASET_TTL_S)
+def _terms_memo(source: tuple) -> dict[int, set]:
+    return {}
+
+
+def terms_of(source: tuple):
+    """:func:`recsys.whatif.explain.item_terms` of the dataset, each item's terms worked out once
+    per dataset and kept (explanations ask for the same list and history items every rerun)."""
+    memo, data = _terms_memo(source), common._load(source)
+
+    def terms(positions) -> list[set]:
+        wanted = [int(p) for p in positions]
+        missing = [p for p in dict.fromkeys(wanted) if p not in memo]
+        if missing:
+            found = explain.item_terms(data.items, data.text_columns, np.array(missing))
+            memo.update(zip(missing, found, strict=True))
+        return [memo[p] for p in wanted]
+
+    return terms
 
 
 def finished_runs(root: Path, active: str | None) -> dict[str, tuple[str, float]]:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from pages import common
@@ -31,6 +30,7 @@ from pages.rec_models import (
     prepared,
     reach_of,
     similarities,
+    terms_of,
     tradeoff,
     user_table,
     warm_status,
@@ -39,7 +39,7 @@ from recsys.data import popularity, segments
 from recsys.models import MODELS
 from recsys.models.scope import EmptyScope
 from recsys.report import analysis
-from recsys.report.html import render
+from recsys.report.html import render, tradeoff_figure
 from recsys.runs.folder import RunFolder
 from recsys.whatif import audience, explain, rerank, scorers
 
@@ -54,7 +54,6 @@ SCOPE_LABELS = {"all": "All items", "tail": "Long tail", "cold": "New items"}
 USER_IN_LINK = "rec_user_in_link"  # opt-in: user ids can be personal data, kept out of URLs
 MODEL_LABELS = analysis.MODEL_LABELS
 TRAINS_LM = {"lm", "hybrid"}  # fine-tune a language model when fitted: the Fine-tune page's job
-STRATEGY_COLORS = {"penalty": "#30638e", "xquad": "#edae49", "target": "#d1495b"}
 BAND_COLORS = {"head": "#dbe7f3", "tail": "#fbe3c4", "cold": "#f6d0d5"}
 BOOST_HELP = {
     "penalty": "Adds boost × (1 − log popularity / log max popularity) to every score.",
@@ -108,8 +107,10 @@ def optimistic_note(folder: str, experiment) -> str | None:
     )
 
 
-def titles_of(data) -> list[str]:
-    return analysis.titles(data)
+@st.cache_resource(max_entries=4, ttl=common.DATASET_TTL_S)
+def titles_of(source: tuple) -> list[str]:
+    """Display titles, once per dataset (not per rerun); never mutated."""
+    return analysis.titles(common._load(source))
 
 
 def report_of(settings: analysis.Settings, fit_as: str, stamp: float):
@@ -135,13 +136,34 @@ def report_of(settings: analysis.Settings, fit_as: str, stamp: float):
 
 def data_argument() -> str:
     """``--data`` for the report's command line: the sample or a MovieLens folder; other
-    sources (uploads) by name, which the command cannot load by itself."""
+    sources (uploads) by name (the command then names the files, see :func:`upload_of`)."""
     chosen = st.session_state[common.SOURCE]
     if chosen.get("kind") == "sample":
         return "sample"
     if chosen.get("kind") == "movielens":
         return common.without_server_paths(str(chosen.get("path", "")))
     return data.name
+
+
+def upload_of(chosen: dict) -> analysis.Upload | None:
+    """An uploaded source as the report names it: each file by the name it was uploaded under
+    and its content hash (the upload cache names files by their SHA-256), never the cache path."""
+    if chosen.get("kind") != "upload":
+        return None
+
+    def named(role: str, name: str | None) -> analysis.UploadedFile:
+        path = Path(str(chosen[role]))
+        placeholder = f"{role.upper()}_FILE{path.suffix}"  # the name was not kept
+        return analysis.UploadedFile(role, Path(name or placeholder).name, path.stem[:12])
+
+    return analysis.Upload(
+        interactions=named("interactions", chosen.get("name")),
+        items=named("items", chosen.get("items_name")),
+        columns=tuple(sorted(dict(chosen.get("mapping") or {}).items())),
+        item_column=chosen.get("item_column"),
+        text_columns=tuple(chosen.get("text_columns") or ()),
+        options=tuple(sorted(dict(chosen.get("options") or {}).items())),
+    )
 
 
 # --- controls and shareable state ----------------------------------------------------------------
@@ -213,53 +235,11 @@ def pick_random_user(pool: list[str]) -> None:
 # --- figures and tables --------------------------------------------------------------------------
 
 
-def tradeoff_figure(curves: dict[str, pd.DataFrame], k: int, current: tuple[float, float]):
-    fig = go.Figure()
-    for label, table in curves.items():
-        dashed = label.endswith("(baseline)")
-        for strategy, rows in table.groupby("strategy", sort=False):
-            hover = [
-                f"{common.html_text(label)}<br>{rerank.STRATEGIES[strategy]} · boost {b:.2f}"
-                f"<br>NDCG@{k} {n:.4f} · Recall@{k} {r:.4f}<br>tail share {a:.1%}"
-                for b, n, r, a in zip(
-                    rows["boost"],
-                    rows[f"ndcg@{k}"],
-                    rows[f"recall@{k}"],
-                    rows[f"aplt@{k}"],
-                    strict=True,
-                )
-            ]
-            fig.add_scatter(
-                x=rows[f"aplt@{k}"],
-                y=rows[f"ndcg@{k}"],
-                mode="lines+markers",
-                name=f"{common.html_text(label, 40)} · {strategy}",
-                hovertext=hover,
-                hoverinfo="text",
-                opacity=0.45 if dashed else 1.0,
-                line=dict(color=STRATEGY_COLORS[strategy], dash="dot" if dashed else "solid"),
-            )
-    fig.add_scatter(
-        x=[current[0]],
-        y=[current[1]],
-        mode="markers",
-        name="current setting",
-        marker=dict(symbol="star", size=18, color="black", line=dict(width=1, color="white")),
-        hovertext=[f"current setting<br>tail share {current[0]:.1%} · NDCG@{k} {current[1]:.4f}"],
-        hoverinfo="text",
-    )
-    fig.update_layout(
-        title=f"Accuracy vs tail share over boost values 0 → 1 (validation, K = {k})",
-        height=440,
-        margin=dict(t=50, b=40),
-        xaxis_title=f"tail share of the lists (APLT@{k})",
-        yaxis_title=f"NDCG@{k} (validation)",
-        legend=dict(orientation="h", yanchor="top", y=-0.18),
-    )
-    return fig
-
-
-def history_frame(experiment, user: str, groups, titles) -> pd.DataFrame:
+@st.cache_data(max_entries=64, ttl=600)
+def history_frame(source: tuple, rule: str, value: float, user: str) -> pd.DataFrame:
+    """The user's latest training rows, newest first (cached: it does not change with boost)."""
+    _, experiment, groups = prepared(source, rule, value)
+    titles = titles_of(source)
     rows = experiment.split.fit_train
     rows = rows[rows["user"] == user]
     if "timestamp" in rows:
@@ -331,7 +311,7 @@ except Exception as exc:  # noqa: BLE001 - e.g. no user with enough positives to
     common.show_error("Cannot build recommendations for this data", exc)
     st.stop()
 users = [str(u) for u in experiment.index.user_ids]
-titles = titles_of(data)
+titles = titles_of(source)
 runs = finished_runs(Path(st.session_state[common.RUNS_DIR]), st.session_state[common.ACTIVE_RUN])
 all_models = [*runs, scorers.HYBRID_FROZEN, scorers.BLEND]
 all_models += [m for m in MODELS if m not in TRAINS_LM]
@@ -425,7 +405,7 @@ if with_baseline:
     base_label = f"{MODEL_LABELS[BASELINE]} (baseline)"
     curves[base_label] = tradeoff(source, rule, value, BASELINE, k, 0.0, scope)
 st.plotly_chart(
-    tradeoff_figure(curves, k, (now[f"aplt@{k}"], now[f"ndcg@{k}"])),
+    tradeoff_figure(curves, k, (now[f"aplt@{k}"], now[f"ndcg@{k}"]), "current setting"),
     width="stretch",
     key="tradeoff_curve",
 )
@@ -486,7 +466,7 @@ explanations = explain.explain_user(
     ranked,
     history,
     similarities(source, rule, value, run_folder, stamp),
-    terms=lambda pos: explain.item_terms(data.items, data.text_columns, pos),
+    terms=terms_of(source),
 )
 frame = explain.explanations_frame(explanations, experiment.index.item_ids, titles)
 list_tail = float(np.mean(frame["band"] != "head")) if len(frame) else 0.0
@@ -534,12 +514,13 @@ left.markdown(
     f"**{common.md(model_label(model), 80)}** · top {k}, {rerank.STRATEGIES[strategy]}, "
     f"boost {boost:.2f}"
 )
+LIST_COLUMNS = ["rank", "rank before boost", "title", "band", "score"]
 left.dataframe(
-    band_style(frame),
+    band_style(frame[["item", *LIST_COLUMNS]]),  # styling every cell costs: only those shown
     hide_index=True,
     width="stretch",
     key="rec_list",
-    column_order=["rank", "rank before boost", "title", "band", "score"],
+    column_order=LIST_COLUMNS,
     column_config=column_config(parts),
 )
 if base_frame is not None:
@@ -586,7 +567,7 @@ st.caption(
     "cosine — with the similarity; shared terms are catalogue terms they have in common."
 )
 with st.expander("Recent history (training)"):
-    recent = history_frame(experiment, user, groups, titles)
+    recent = history_frame(source, rule, value, user)
     st.dataframe(
         band_style(recent),
         hide_index=True,
@@ -619,7 +600,7 @@ if scope == "cold":
 d1, d2, d3 = st.columns(3)
 d1.download_button(
     "Download this user's list (CSV)",
-    common.csv_bytes(frame.drop(columns="rank before → after")),
+    lambda shown=frame: common.csv_bytes(shown.drop(columns="rank before → after")),
     file_name=f"recommendations_{file_safe(user)}.csv",
     mime="text/csv",
     width="stretch",
@@ -648,6 +629,7 @@ d3.download_button(
             head_value=value,
             seed=SEED,
             scope=scope,  # type: ignore[arg-type]
+            upload=upload_of(st.session_state[common.SOURCE]),
         ),
         fit_as,
         stamp,

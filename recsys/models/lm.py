@@ -34,9 +34,10 @@ class LMRecommender(Recommender):
     alpha = 1 ranks by pointwise mutual information (the user's lift for the item) and alpha = 0 by
     the plain conditional. Cold items count as seen zero times, so a large alpha fills lists with
     cold items and starves the tail. ``debias="band"`` is popularity-neutral instead: scores are
-    z-standardised within each popularity band (head = top 20% by training count, tail, cold), so
-    each band's best items compete on one scale and take slots by how strongly the user's vector
-    points at them, not by how popular their band is.
+    z-standardised within each popularity band (head under ``head_rule`` / ``head_value``, the
+    Data page's rule, by default the top 20% by training count; tail; cold), so each band's best
+    items compete on one scale and take slots by how strongly the user's vector points at them,
+    not by how popular their band is.
     """
 
     name = "lm"
@@ -48,14 +49,20 @@ class LMRecommender(Recommender):
         seed: int = 0,
         run_dir: str | Path | None = None,
         debias: float | Literal["band"] = 0.0,
+        head_rule: popularity.Rule = "top_share",
+        head_value: float | None = None,
         **config,
     ) -> None:
+        """``head_rule`` / ``head_value`` (None: the rule's default) define the bands of
+        ``debias="band"`` (:func:`recsys.data.popularity.head_mask`), as for the hybrid."""
         from recsys.lm.config import FinetuneConfig
 
         if isinstance(debias, str) and debias != "band":
             raise ValueError(f"debias must be a number or 'band', got {debias!r}")
+        popularity.head_mask(np.zeros(1), head_rule, head_value)  # refuses an unknown rule
         self.config = FinetuneConfig(seed=seed, **config)
         self.run_dir, self.debias = run_dir, debias
+        self.head_rule, self.head_value = head_rule, head_value
 
     def _fit(self, data: TrainData) -> None:
         from recsys.lm.finetune import finetune
@@ -77,7 +84,7 @@ class LMRecommender(Recommender):
 
         counts = np.asarray(self.train_.sum(axis=0)).ravel()
         self.log_q_ = np.log((counts + 1.0) / (counts.sum() + len(counts))).astype(np.float32)
-        self.groups_ = popularity.groups(counts.astype(np.int64), "top_share", 0.2)
+        self.groups_ = popularity.groups(counts.astype(np.int64), self.head_rule, self.head_value)
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         logits = self.result_.score(history) / self.config.temperature

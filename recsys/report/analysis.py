@@ -8,6 +8,7 @@ on test). :mod:`recsys.report.html` turns an :class:`Analysis` into the stakehol
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,36 @@ MODEL_LABELS = {
 
 
 @dataclass(frozen=True)
+class UploadedFile:
+    """One uploaded file as the analyst knows it: the name they uploaded and its content hash."""
+
+    role: str  # "interactions" or "items"
+    name: str  # the uploaded file's own name (never the server's cache path)
+    sha256: str  # first 12 hex digits of the SHA-256 of its bytes
+
+    @classmethod
+    def of(cls, role: str, name: str, path: str | Path) -> UploadedFile:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return cls(role, Path(name).name, digest.hexdigest()[:12])
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A CSV/Parquet pair (the Data page's upload, or the CLI's ``--interactions/--items``) and
+    how it was read: what the report needs to say so anyone with the same files can redo it."""
+
+    interactions: UploadedFile
+    items: UploadedFile
+    columns: tuple[tuple[str, str], ...] = ()  # (canonical name, column): user, item, rating...
+    item_column: str | None = None
+    text_columns: tuple[str, ...] = ()
+    options: tuple[tuple[str, str], ...] = ()  # unknown_items, duplicates
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything that changes an analysis; a report prints these so anyone can redo it."""
 
@@ -56,6 +87,7 @@ class Settings:
     seed: int = 0
     users: tuple[str, ...] = ()  # example users; empty: one per segment, chosen by rule
     scope: Scope = "all"  # candidate scope (recsys.models.scope): all, tail or cold (new items)
+    upload: Upload | None = None  # data from uploaded files: their names and hashes, not paths
 
     def __post_init__(self) -> None:
         if self.strategy not in rerank.STRATEGIES:

@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 from recsys.data import popularity
+from recsys.data.dataset import Dataset
+from recsys.data.sources import load_table
 from recsys.models.scope import SCOPES
-from recsys.report.analysis import Settings, analyse
+from recsys.report.analysis import Settings, Upload, UploadedFile, analyse
 from recsys.report.html import render
 from recsys.whatif import rerank, scorers
 
@@ -23,6 +25,21 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         "users with explanations, and how to reproduce it.",
     )
     p.add_argument("--data", default="sample", help="'sample' (default) or a MovieLens folder")
+    p.add_argument("--interactions", type=Path, help="CSV/Parquet of interactions (with --items)")
+    p.add_argument(
+        "--items", type=Path, help="CSV/Parquet catalogue with text (with --interactions)"
+    )
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="NAME=COLUMN",
+        help="interactions column for user, item, rating or timestamp (default: found by alias)",
+    )
+    p.add_argument("--item-col", help="item id column of the --items file (default: by alias)")
+    p.add_argument("--text-cols", help="comma-separated text columns of --items (default: guessed)")
+    p.add_argument("--unknown-items", choices=["error", "drop", "keep"], default="error")
+    p.add_argument("--duplicates", choices=["error", "drop"], default="error")
     p.add_argument(
         "--model",
         default=scorers.BLEND,
@@ -57,8 +74,9 @@ def run_report(args: argparse.Namespace) -> int:
     run = scorers.run_folder(model)
     if run is not None and not Path(run).is_dir():
         raise ValueError(f"--model {model!r}: no run folder {run!r}")
+    upload, dataset = uploaded(args)
     settings = Settings(
-        data=str(args.data),
+        data=str(args.data) if upload is None else upload.interactions.name,
         model=model,
         strategy=args.strategy,
         boost=args.boost,
@@ -68,11 +86,48 @@ def run_report(args: argparse.Namespace) -> int:
         seed=args.seed,
         users=tuple(u for u in (args.users or "").split(",") if u),
         scope=args.scope,
+        upload=upload,
     )
-    page = render(analyse(settings), base_url=args.url)
+    page = render(analyse(settings, dataset=dataset), base_url=args.url)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(args.out)
     print(f"wrote {args.out} ({len(page) / 1e6:.1f} MB)", file=sys.stderr)
     return 0
+
+
+def uploaded(args: argparse.Namespace) -> tuple[Upload | None, Dataset | None]:
+    """The ``--interactions/--items`` pair, read, and named by file name and content hash."""
+    if args.interactions is None and args.items is None:
+        return None, None
+    if args.interactions is None or args.items is None:
+        raise ValueError("--interactions and --items go together: give both files")
+    if args.data != "sample":
+        raise ValueError("give either --data or --interactions/--items, not both")
+    columns = []
+    for pair in args.map:
+        canon, sep, column = pair.partition("=")
+        if not sep or not canon or not column:
+            raise ValueError(f"--map {pair!r}: expected NAME=COLUMN, e.g. user=userId")
+        columns.append((canon, column))
+    text_cols = tuple(c for c in (args.text_cols or "").split(",") if c)
+    options = (("unknown_items", args.unknown_items), ("duplicates", args.duplicates))
+    upload = Upload(
+        interactions=UploadedFile.of("interactions", args.interactions.name, args.interactions),
+        items=UploadedFile.of("items", args.items.name, args.items),
+        columns=tuple(columns),
+        item_column=args.item_col,
+        text_columns=text_cols,
+        options=options,
+    )
+    data = load_table(
+        args.interactions,
+        args.items,
+        mapping=dict(columns) or None,
+        item_column=args.item_col,
+        text_columns=text_cols or None,
+        name=args.interactions.name,
+        **dict(options),
+    )
+    return upload, data

@@ -104,8 +104,14 @@ def popularity_figure(counts: np.ndarray, groups: np.ndarray) -> go.Figure:
 
 
 def tradeoff_figure(
-    curves: dict[str, pd.DataFrame], k: int, chosen: tuple[float, float]
+    curves: dict[str, pd.DataFrame],
+    k: int,
+    chosen: tuple[float, float],
+    point_name: str = "chosen setting",
 ) -> go.Figure:
+    """NDCG@k against tail share (APLT@k) per strategy over the boost sweep, one line per curve
+    (a label ending in ``(baseline)`` is dotted), ``chosen`` = (tail share, NDCG) as a star named
+    ``point_name``. The report's figure and the Recommendations page's ("current setting")."""
     fig = go.Figure()
     for label, rows_all in curves.items():
         dotted = label.endswith("(baseline)")
@@ -132,9 +138,11 @@ def tradeoff_figure(
         x=[chosen[0]],
         y=[chosen[1]],
         mode="markers",
-        name="chosen setting",
-        marker=dict(symbol="star", size=18, color="black"),
-        hovertext=[f"chosen<br>tail share {chosen[0]:.1%} · NDCG@{k} {chosen[1]:.4f}"],
+        name=text(point_name, 60),
+        marker=dict(symbol="star", size=18, color="black", line=dict(width=1, color="white")),
+        hovertext=[
+            f"{text(point_name, 60)}<br>tail share {chosen[0]:.1%} · NDCG@{k} {chosen[1]:.4f}"
+        ],
         hoverinfo="text",
     )
     fig.update_layout(
@@ -151,7 +159,7 @@ def tradeoff_figure(
 def command(a: Analysis) -> str:
     """The ``python -m recsys report`` line that makes this report again."""
     s = a.settings
-    parts = ["python", "-m", "recsys", "report", "--data", s.data, "--model", s.model]
+    parts = ["python", "-m", "recsys", "report", *data_options(s), "--model", s.model]
     parts += ["--strategy", s.strategy, "--boost", f"{s.boost:g}", "--k", str(s.k)]
     parts += ["--head-rule", s.head_rule, "--head-value", f"{s.head:g}", "--seed", str(s.seed)]
     if s.scope != "all":
@@ -159,6 +167,24 @@ def command(a: Analysis) -> str:
     if s.users:
         parts += ["--users", ",".join(s.users)]
     return shlex.join(parts + ["--out", "report.html"])
+
+
+def data_options(s) -> list[str]:
+    """``--data NAME``, or for uploaded files ``--interactions/--items`` with the names they were
+    uploaded under (placeholders for the reader's own copies) and how they were read."""
+    up = s.upload
+    if up is None:
+        return ["--data", s.data]
+    out = ["--interactions", up.interactions.name, "--items", up.items.name]
+    for canon, column in up.columns:
+        out += ["--map", f"{canon}={column}"]
+    if up.item_column:
+        out += ["--item-col", up.item_column]
+    if up.text_columns:
+        out += ["--text-cols", ",".join(up.text_columns)]
+    for key, value in up.options:
+        out += [f"--{key.replace('_', '-')}", value]
+    return out
 
 
 def dashboard_url(a: Analysis, user: str, base: str) -> str:
@@ -266,8 +292,23 @@ def _reproduce(a: Analysis, base_url: str) -> str:
     settings = json.dumps(asdict(a.settings), indent=2, default=str)
     users = a.example_users()
     url = dashboard_url(a, a.user_ids[users[0]], base_url) if users else ""
+    files = ""
+    if (up := a.settings.upload) is not None:
+        rows = pd.DataFrame(
+            {
+                "file": [f.role for f in (up.interactions, up.items)],
+                "uploaded as": [f.name for f in (up.interactions, up.items)],
+                "sha256 (first 12 hex digits)": [f.sha256 for f in (up.interactions, up.items)],
+            }
+        )
+        files = (
+            "<p>The data are two uploaded files; the command names them by the names they were "
+            "uploaded under: <b>replace those names with the paths of your own copies</b> and "
+            "check that <code>sha256sum FILE</code> starts with the digits below (the same bytes "
+            "give the same report).</p>" + table(rows, band=None)
+        )
     return (
-        f"<p>Command:</p><pre>{text(command(a), 4000)}</pre>"
+        files + f"<p>Command:</p><pre>{text(command(a), 4000)}</pre>"
         f"<p>Dashboard (the same model, strategy and boost):</p><pre>{text(url, 2000)}</pre>"
         f"<p>Settings:</p><pre>{text(settings, 4000)}</pre>"
     )

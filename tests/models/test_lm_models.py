@@ -100,6 +100,35 @@ def test_lm_band_neutral_ranking_standardises_each_popularity_band(tmp_path, blo
     assert not np.allclose(raw, scores)
 
 
+def test_lm_band_neutral_honours_the_data_pages_head_rule(tmp_path, block_matrix):
+    """Regression: ``debias="band"`` used a fixed top-20% head whatever the rule. Items 0-9 all
+    have 8 training positives: the top 20% would put 3 of them in the head, a threshold of 9
+    puts none there, so all ten are one band standardised together."""
+    from recsys.data import popularity
+
+    text = ["red apple song"] * 5 + ["blue sky film"] * 5 + ["red apple movie", "blue sky movie"]
+    model = make_model("lm", model=str(tiny_model_dir(tmp_path)), dim=16, epochs=1,
+                       cache_dir=None, debias="band", head_rule="threshold",
+                       head_value=9)  # fmt: skip
+    model.fit(TrainData(block_matrix, text))
+    counts = np.asarray(block_matrix.sum(axis=0)).ravel()
+    expected = popularity.groups(counts, "threshold", 9)
+    assert not (expected == popularity.HEAD).any()
+    np.testing.assert_array_equal(model.groups_, expected)
+    scores = model.score(np.arange(3))[:, :10]  # the ten seen items: one tail band
+    np.testing.assert_allclose(scores.mean(axis=1), 0.0, atol=1e-4)
+    np.testing.assert_allclose(scores.std(axis=1), 1.0, atol=1e-3)
+    default = make_model("lm", debias="band")  # the default rule is unchanged: top 20%
+    assert (default.head_rule, default.head_value) == ("top_share", None)
+
+
+def test_lm_refuses_an_unknown_head_rule():
+    import pytest
+
+    with pytest.raises(ValueError, match="head/tail rule"):
+        make_model("lm", debias="band", head_rule="top_half")
+
+
 def test_user_features_and_offsets_move_slots_per_user():
     from recsys.models.blend import offsets, user_features
 

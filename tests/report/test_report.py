@@ -123,3 +123,59 @@ def test_report_opens_offline_without_errors(page, report, tmp_path):
     assert errors == [] and requests == []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+
+
+def test_report_of_uploaded_files_names_them_and_redoes_itself(tmp_path):
+    """Regression: an upload's report pointed at the server's upload cache. It must name the
+    files as uploaded, with their content hash, and its command must work on the reader's own
+    copies once their paths are put in place of those names."""
+    import hashlib
+    import html
+    import shlex
+    import shutil
+
+    from recsys.data.sources import SAMPLE_DIR
+
+    server = tmp_path / "server-cache"
+    server.mkdir()
+    files = {
+        "my ratings.csv": SAMPLE_DIR / "interactions.csv",
+        "shop items.csv": SAMPLE_DIR / "items.csv",
+    }
+    for name, src in files.items():
+        shutil.copy(src, server / name)
+    out = tmp_path / "first.html"
+    cols = "title,category,style,tags,description"
+    args = ["report", "--interactions", str(server / "my ratings.csv"), "--items",
+            str(server / "shop items.csv"), "--text-cols", cols, "--boost", "0.2"]  # fmt: skip
+    assert main([*args, "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert str(tmp_path) not in page and "server-cache" not in page
+    for name, src in files.items():
+        assert html.escape(name) in page
+        assert hashlib.sha256(src.read_bytes()).hexdigest()[:12] in page
+    reproduce = page[page.index('<section id="reproduce">') :]
+    assert "replace those names with the paths of your own copies" in reproduce
+    line = html.unescape(re.search(r"<pre>(python -m recsys report .*?)</pre>", reproduce)[1])
+    assert "--data" not in line and f"--text-cols {cols}" in line
+    assert "--interactions 'my ratings.csv' --items 'shop items.csv'" in line
+
+    mine = tmp_path / "reader"  # the reader's own copies, elsewhere
+    mine.mkdir()
+    redo = shlex.split(line)[3:]
+    for name, src in files.items():
+        shutil.copy(src, mine / name)
+        redo[redo.index(name)] = str(mine / name)
+    redo[redo.index("--out") + 1] = str(tmp_path / "second.html")
+    assert main(redo) == 0
+    again = (tmp_path / "second.html").read_text(encoding="utf-8")
+
+    def kpis(text: str) -> str:
+        return text[text.index('<section id="kpis">') : text.index('<section id="tradeoff">')]
+
+    assert kpis(again) == kpis(page)
+
+
+def test_report_cli_refuses_half_an_upload(tmp_path, capsys):
+    assert main(["report", "--interactions", "x.csv", "--out", str(tmp_path / "r.html")]) == 2
+    assert "--interactions and --items go together" in capsys.readouterr().err
