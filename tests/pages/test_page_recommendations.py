@@ -183,19 +183,10 @@ def test_the_collaborative_baseline_is_shown_beside_the_list():
     assert any(m.label == "Tail share · EASE list" for m in at.metric)
 
 
-def test_the_report_button_downloads_the_html_report_of_these_settings(monkeypatch):
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
+def test_the_report_button_downloads_the_html_report_of_these_settings(downloads):
     from recsys.report.html import SECTIONS
 
-    made = {}
-    original = MediaFileManager.add_deferred
-
-    def record(self, fn, mimetype, coordinates, file_name=None, **kwargs):
-        made[file_name] = fn
-        return original(self, fn, mimetype, coordinates, file_name=file_name, **kwargs)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    made = downloads
     at = run_page(boost="0.3", strategy="xquad")
     assert not at.exception
     name = next(n for n in made if n.endswith(".html"))

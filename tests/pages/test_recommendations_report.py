@@ -14,17 +14,8 @@ from recsys.data.sources import SAMPLE_DIR
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "recommendations.py")
 
 
-def test_the_report_of_an_upload_names_the_files_not_the_upload_cache(tmp_path, monkeypatch):
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    made = {}
-    original = MediaFileManager.add_deferred
-
-    def record(self, fn, mimetype, coordinates, file_name=None, **kwargs):
-        made[file_name] = fn
-        return original(self, fn, mimetype, coordinates, file_name=file_name, **kwargs)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+def test_the_report_of_an_upload_names_the_files_not_the_upload_cache(tmp_path, downloads):
+    made = downloads
     cache = tmp_path / "uploads"  # as common.save_upload stores them: by content hash
     cache.mkdir()
     paths, digests = {}, {}
