@@ -155,12 +155,25 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k <= 0:
         empty = np.zeros((scores.shape[0], 0), dtype=np.int64)
         return empty, np.zeros((scores.shape[0], 0), dtype=scores.dtype)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part = _select(scores, k)
     vals = np.take_along_axis(scores, part, axis=1)
     _fix_boundary_ties(scores, part, vals)
     order = _stable_order(part, vals)
     idx = np.take_along_axis(part, order, axis=1)
     return idx, np.take_along_axis(vals, order, axis=1)
+
+
+def _select(scores: np.ndarray, k: int) -> np.ndarray:
+    # Some k best per row, in any order (ties at the cut are settled by _fix_boundary_ties).
+    # torch.topk is 3-5x faster than argpartition on (B, I) float rows (the blend search calls
+    # this ~1,000 times); it ranks NaN first where argpartition ranks it last, so rows with NaN
+    # and other dtypes keep the NumPy route.
+    if scores.dtype in (np.float32, np.float64) and not np.isnan(scores).any():
+        import torch  # here: a model module that never ranks need not load torch
+
+        rows = torch.from_numpy(np.ascontiguousarray(scores))
+        return torch.topk(rows, k, dim=1, sorted=False).indices.numpy()
+    return np.argpartition(-scores, k - 1, axis=1)[:, :k]
 
 
 def _fix_boundary_ties(scores: np.ndarray, part: np.ndarray, vals: np.ndarray) -> None:
