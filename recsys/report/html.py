@@ -127,45 +127,29 @@ def popularity_figure(
 def tradeoff_figure(
     curves: dict[str, pd.DataFrame],
     k: int,
-    chosen: tuple[float, float],
+    chosen: tuple[float, float] | None,
     point_name: str = "chosen setting",
 ) -> go.Figure:
     """NDCG@k against tail share (APLT@k) per strategy over the boost sweep, one line per curve
     (a label ending in ``(baseline)`` is dotted), ``chosen`` = (tail share, NDCG) as a star named
-    ``point_name``. The report's figure and the Recommendations page's ("current setting")."""
+    ``point_name``, or no star. The report's figure; the Recommendations page draws it without
+    the star (so it stays the same while the slider moves) beside :func:`setting_figure`."""
     fig = go.Figure()
     for label, rows_all in curves.items():
         dotted = label.endswith("(baseline)")
         for strategy, rows in rows_all.groupby("strategy", sort=False):
-            hover = [
-                f"{text(label)}<br>{text(rerank.STRATEGIES[strategy])} · boost {b:.2f}"
-                f"<br>NDCG@{k} {n:.4f} · Recall@{k} {r:.4f}<br>tail share {a:.1%}"
-                for b, n, r, a in zip(
-                    rows["boost"], rows[f"ndcg@{k}"], rows[f"recall@{k}"], rows[f"aplt@{k}"],
-                    strict=True,
-                )
-            ]  # fmt: skip
             fig.add_scatter(
                 x=rows[f"aplt@{k}"],
                 y=rows[f"ndcg@{k}"],
                 mode="lines+markers",
                 name=f"{text(label, 60)} · {strategy}",
-                hovertext=hover,
+                hovertext=_sweep_hover(label, str(strategy), rows, k),
                 hoverinfo="text",
                 opacity=0.45 if dotted else 1.0,
                 line=dict(color=STRATEGY_COLORS[str(strategy)], dash="dot" if dotted else "solid"),
             )
-    fig.add_scatter(
-        x=[chosen[0]],
-        y=[chosen[1]],
-        mode="markers",
-        name=text(point_name, 60),
-        marker=dict(symbol="star", size=18, color="black", line=dict(width=1, color="white")),
-        hovertext=[
-            f"{text(point_name, 60)}<br>tail share {chosen[0]:.1%} · NDCG@{k} {chosen[1]:.4f}"
-        ],
-        hoverinfo="text",
-    )
+    if chosen is not None:
+        fig.add_trace(_star(chosen, k, point_name))
     fig.update_layout(
         title=f"Accuracy vs tail share over boost 0 → 1 (validation, K = {k})",
         xaxis_title=f"tail share of the lists (APLT@{k})",
@@ -175,6 +159,67 @@ def tradeoff_figure(
         legend=dict(orientation="h", yanchor="top", y=-0.18),
     )
     return fig
+
+
+def setting_figure(
+    curve: pd.DataFrame, label: str, strategy: str, k: int, chosen: tuple[float, float]
+) -> go.Figure:
+    """The chosen setting alone: one model's sweep for one strategy, its no-boost end ringed and
+    ``chosen`` = (tail share, NDCG) as a star. Small, so redrawing it at every slider move is
+    cheap; :func:`tradeoff_figure` gives every strategy and the baseline."""
+    rows = curve[curve["strategy"] == strategy]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=rows[f"aplt@{k}"],
+        y=rows[f"ndcg@{k}"],
+        mode="lines+markers",
+        name=f"{text(label, 60)} · {strategy}",
+        hovertext=_sweep_hover(label, strategy, rows, k),
+        hoverinfo="text",
+        line=dict(color=STRATEGY_COLORS[strategy]),
+        marker=dict(size=5),
+    )
+    start = rows[rows["boost"] == 0]
+    fig.add_scatter(
+        x=start[f"aplt@{k}"],
+        y=start[f"ndcg@{k}"],
+        mode="markers",
+        name="no boost",
+        marker=dict(symbol="circle-open", size=14, color="black", line=dict(width=2)),
+        hoverinfo="skip",
+    )
+    fig.add_trace(_star(chosen, k, "current setting"))
+    fig.update_layout(
+        title=f"This setting on the {rerank.STRATEGIES[strategy]} line",
+        xaxis_title=f"tail share (APLT@{k})",
+        yaxis_title=f"NDCG@{k}",
+        height=440,
+        margin=dict(t=50, b=40, l=50, r=10),
+        showlegend=False,
+    )
+    return fig
+
+
+def _sweep_hover(label: str, strategy: str, rows: pd.DataFrame, k: int) -> list[str]:
+    return [
+        f"{text(label)}<br>{text(rerank.STRATEGIES[strategy])} · boost {b:.2f}"
+        f"<br>NDCG@{k} {n:.4f} · Recall@{k} {r:.4f}<br>tail share {a:.1%}"
+        for b, n, r, a in zip(
+            rows["boost"], rows[f"ndcg@{k}"], rows[f"recall@{k}"], rows[f"aplt@{k}"], strict=True
+        )
+    ]
+
+
+def _star(chosen: tuple[float, float], k: int, name: str) -> go.Scatter:
+    return go.Scatter(
+        x=[chosen[0]],
+        y=[chosen[1]],
+        mode="markers",
+        name=text(name, 60),
+        marker=dict(symbol="star", size=18, color="black", line=dict(width=1, color="white")),
+        hovertext=[f"{text(name, 60)}<br>tail share {chosen[0]:.1%} · NDCG@{k} {chosen[1]:.4f}"],
+        hoverinfo="text",
+    )
 
 
 def command(a: Analysis) -> str:
