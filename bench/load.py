@@ -13,18 +13,26 @@ Errors: an exception box, a page error, a lost connection, or a rerun that does 
 ``--rerun-timeout`` seconds. Everything is bounded: at most 20 sessions, 20 moves each, and
 ``--timeout`` seconds in all; the server is stopped at the end.
 
+``--breakdown`` also times, per move, what the browser does: when each kind of element (plotly
+chart, dataframe, metric, ...) last changed in the page after the key press, when the server's
+first and last websocket messages arrived (and their kB), when the app's script state went
+running -> notRunning, and the main thread's long tasks (over 50 ms each) in all; p50/p95 over
+every move, as a second table. It waits 0.3 s after each move to see late redraws.
+
 Debian's chromium through Playwright (``executable_path``), as the browser tests use.
 
 Usage::
 
     python bench/load.py                        # 10 sessions x 6 moves
     python bench/load.py --sessions 4 --moves 3
+    python bench/load.py --sessions 1 --moves 8 --breakdown
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import sys
 import tempfile
@@ -57,6 +65,61 @@ WARMED_UP_JS = """() => document.querySelector('[data-testid="stProgress"]') ===
   && document.querySelector('[data-testid="stApp"]')
        ?.getAttribute('data-test-script-state') === 'notRunning'"""
 
+# --breakdown: element kinds timed, a recorder installed before the page loads, and its reader.
+KINDS = ("stPlotlyChart", "stDataFrame", "stMetric", "stMarkdown", "stCaptionContainer",
+         "stAlert", "stSelectbox", "stSlider", "stExpander", "stDownloadButton")  # fmt: skip
+RECORDER_JS = """(() => {
+  const kinds = __KINDS__.map((k) => `[data-testid="${k}"]`).join(",");
+  window.__marks = {t0: 0, last: {}, long: [], state: [], frames: []};
+  const Native = window.WebSocket;  // when the server's messages arrive, and their size
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => {
+        const n = e.data.byteLength ?? e.data.size ?? e.data.length ?? 0;
+        window.__marks.frames.push([performance.now(), n]);
+      });
+    }
+  };
+  new MutationObserver((records) => {
+    const t = performance.now();
+    for (const r of records) {
+      const node = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if (node === null) continue;
+      if (r.type === "attributes" && r.attributeName === "data-test-script-state") {
+        window.__marks.state.push([t, node.getAttribute("data-test-script-state")]);
+        continue;
+      }
+      const el = node.closest(kinds);  // a change inside an element, not its stale marking
+      if (el === null || (el === node && r.type === "attributes")) continue;
+      window.__marks.last[el.dataset.testid] = t;
+    }
+  }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__marks.long.push([e.startTime, e.duration]);
+  }).observe({type: "longtask", buffered: true});
+})();""".replace("__KINDS__", json.dumps(KINDS))
+MARK_JS = "() => { window.__marks.t0 = performance.now(); window.__marks.last = {}; }"
+READ_MARKS_JS = """() => {
+  const m = window.__marks, out = {};
+  for (const [k, t] of Object.entries(m.last)) out[k] = t - m.t0;
+  out["long tasks (sum)"] = m.long.filter(([t]) => t >= m.t0).reduce((a, [, d]) => a + d, 0);
+  const frames = m.frames.filter(([t]) => t >= m.t0);
+  if (frames.length) {
+    out["first message"] = frames[0][0] - m.t0;
+    out["last message"] = frames[frames.length - 1][0] - m.t0;
+    out["messages (kB)"] = frames.reduce((a, [, n]) => a + n, 0) / 1000;
+  }
+  const run = m.state.filter(([t]) => t >= m.t0);
+  const start = run.find(([, s]) => s === "running");
+  const end = run.findLast(([, s]) => s === "notRunning");
+  if (start && end) {
+    out["script started"] = start[0] - m.t0;
+    out["script done"] = end[0] - m.t0;
+  }
+  return out;
+}"""
+
 
 @dataclass
 class Session:
@@ -64,13 +127,22 @@ class Session:
     rerun_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     model: str = ""  # the model the page showed (its URL's ``model``)
+    marks: list[dict[str, float]] = field(default_factory=list)  # --breakdown: ms per move
 
 
 async def drive(
-    browser, url: str, session: Session, moves: int, rerun_timeout: float, warmup_s: float = 0.0
+    browser,
+    url: str,
+    session: Session,
+    moves: int,
+    rerun_timeout: float,
+    warmup_s: float = 0.0,
+    breakdown: bool = False,
 ) -> None:
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
+    if breakdown:
+        await page.add_init_script(RECORDER_JS)
     page.on("pageerror", lambda exc: session.errors.append(f"page error: {exc}"))
     ms = rerun_timeout * 1000
     try:
@@ -86,11 +158,16 @@ async def drive(
         await slider.focus()
         for move in range(moves):
             key = "ArrowRight" if (move // 3) % 2 == 0 else "ArrowLeft"  # stay within 0..0.15
+            if breakdown:
+                await page.evaluate(MARK_JS)
             t0 = time.perf_counter()
             await slider.press(key, timeout=ms)
             value = await slider.get_attribute("aria-valuetext", timeout=ms)
             await page.wait_for_function(RERUN_DONE_JS, arg=value, timeout=ms)
             session.rerun_ms.append((time.perf_counter() - t0) * 1000)
+            if breakdown:
+                await page.wait_for_timeout(300)  # what is still drawn after the script is done
+                session.marks.append(await page.evaluate(READ_MARKS_JS))
         if await page.get_by_test_id("stException").count():
             session.errors.append("an exception box is shown")
         state = await page.get_attribute('[data-testid="stApp"]', "data-test-connection-state")
@@ -103,7 +180,7 @@ async def drive(
 
 
 async def run(
-    url: str, sessions: int, moves: int, rerun_timeout: float, warmup_s: float
+    url: str, sessions: int, moves: int, rerun_timeout: float, warmup_s: float, breakdown: bool
 ) -> list[Session]:
     from playwright.async_api import async_playwright
 
@@ -117,7 +194,9 @@ async def run(
         if warm.errors:
             raise SystemExit(f"load: the page did not come up: {warm.errors[0]}")
         out = [Session(i) for i in range(sessions)]
-        await asyncio.gather(*(drive(browser, url, s, moves, rerun_timeout) for s in out))
+        await asyncio.gather(
+            *(drive(browser, url, s, moves, rerun_timeout, breakdown=breakdown) for s in out)
+        )
         await browser.close()
     return out
 
@@ -137,7 +216,21 @@ def report(out: list[Session], seconds: float) -> str:
     ]
     lines.append("model: " + ", ".join(sorted({s.model for s in out if s.model})))
     lines += [f"error: {e}" for e in errors[:10]]
-    return "\n".join(lines)
+    return "\n".join(lines + breakdown([m for s in out for m in s.marks]))
+
+
+def breakdown(marks: list[dict[str, float]]) -> list[str]:
+    """``--breakdown``'s table: per mark, p50/p95 ms after the key press over every move."""
+    if not marks:
+        return []
+    names = sorted({n for m in marks for n in m})
+    seen = {n: [m[n] for m in marks if n in m] for n in names}
+    lines = ["", "| after the key press (--breakdown) | p50 ms | p95 ms | moves |"]
+    lines.append("|---|---:|---:|---:|")
+    for name in sorted(names, key=lambda n: percentile(seen[n], 50)):
+        t = seen[name]
+        lines.append(f"| {name} | {percentile(t, 50):.0f} | {percentile(t, 95):.0f} | {len(t)} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure at once, while the warm-up still fits the first-view model",
     )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time what the browser redraws per move (see the module docstring)",
+    )
     args = parser.parse_args(argv)
     if not (1 <= args.sessions <= MAX_SESSIONS and 1 <= args.moves <= MAX_MOVES):
         parser.error(f"--sessions must be 1..{MAX_SESSIONS} and --moves 1..{MAX_MOVES}")
@@ -167,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             out = asyncio.run(
                 asyncio.wait_for(
-                    run(url, args.sessions, args.moves, args.rerun_timeout, warmup_s),
+                    run(
+                        url, args.sessions, args.moves, args.rerun_timeout, warmup_s, args.breakdown
+                    ),
                     args.timeout,
                 )
             )

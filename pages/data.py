@@ -11,6 +11,7 @@ from pages import common
 from recsys.data import popularity
 from recsys.data.dataset import DataError, item_text
 from recsys.data.validation import ALIASES, detect_columns
+from recsys.report.html import popularity_figure
 
 common.init_state()
 st.title("Data")
@@ -108,6 +109,7 @@ def upload_form() -> None:
             st.session_state[common.SOURCE] = {
                 "kind": "upload",
                 "name": inter_file.name,
+                "items_name": items_file.name,  # the report names both files
                 "interactions": str(inter_path),
                 "items": str(items_path),
                 "mapping": {k: v for k, v in mapping.items() if v != "(none)"},
@@ -134,15 +136,16 @@ def dataset_summary(key: tuple) -> dict[str, float]:
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=common.DATASET_TTL_S)
 def popularity_tables(key: tuple, rule: str, value: float) -> dict:
-    """The report, both curves thinned to :data:`CURVE_POINTS` and the popularity order, all
-    from the cached counts (never from the rows)."""
+    """The report, both curves thinned to :data:`CURVE_POINTS` (the popularity curve as the
+    stakeholder report draws it) and the popularity order, all from the cached counts (never
+    from the rows)."""
     rep = popularity.analyse(item_counts(key), rule, value)  # type: ignore[arg-type]
     n_head = int(np.sum(rep.groups == popularity.HEAD))
     n = len(rep.counts)
     return {
         "report": rep,
         "n_head": n_head,
-        "rank_curve": popularity.rank_curve(rep.counts, n_head, CURVE_POINTS),
+        "figure": popularity_figure(rep.counts, rep.groups, max_points=CURVE_POINTS),
         "lorenz": popularity.lorenz(rep.counts, CURVE_POINTS, keep=(n - n_head,)),
         "order": popularity.popularity_order(rep.counts),
     }
@@ -174,30 +177,6 @@ def tail_controls() -> tuple[str, float]:
         value = value / 100
     st.session_state[common.TAIL_VALUE] = value
     return rule, float(value)
-
-
-def popularity_curve(pop: dict) -> go.Figure:
-    rank, counts = pop["rank_curve"]
-    fig = go.Figure(
-        go.Scattergl(x=rank, y=counts, mode="lines", name="items", line=dict(color="#30638e"))
-    )
-    fig.add_vline(
-        x=pop["n_head"] + 0.5,
-        line_dash="dash",
-        line_color="#d1495b",
-        annotation_text="head | tail",
-        annotation_position="top right",
-    )
-    fig.update_layout(
-        title="Popularity curve (log scale)",
-        xaxis_title="item rank by interactions",
-        yaxis_title="interactions",
-        yaxis_type="log",
-        height=380,
-        margin=dict(t=40, b=40),
-        showlegend=False,
-    )
-    return fig
 
 
 def lorenz_curve(pop: dict) -> go.Figure:
@@ -255,7 +234,7 @@ st.markdown(
     f"drawn on the log scale)."
 )
 left, right = st.columns(2)
-left.plotly_chart(popularity_curve(pop), width="stretch", key="popularity_curve")
+left.plotly_chart(pop["figure"], width="stretch", key="popularity_curve")
 right.plotly_chart(lorenz_curve(pop), width="stretch", key="lorenz_curve")
 if len(rep.counts) > CURVE_POINTS:
     st.caption(

@@ -39,7 +39,7 @@ from recsys.data import popularity, segments
 from recsys.models import MODELS
 from recsys.models.scope import EmptyScope
 from recsys.report import analysis
-from recsys.report.html import render, tradeoff_figure
+from recsys.report.html import render, setting_figure, tradeoff_figure
 from recsys.runs.folder import RunFolder
 from recsys.whatif import audience, explain, rerank, scorers
 
@@ -55,6 +55,7 @@ USER_IN_LINK = "rec_user_in_link"  # opt-in: user ids can be personal data, kept
 MODEL_LABELS = analysis.MODEL_LABELS
 TRAINS_LM = {"lm", "hybrid"}  # fine-tune a language model when fitted: the Fine-tune page's job
 BAND_COLORS = {"head": "#dbe7f3", "tail": "#fbe3c4", "cold": "#f6d0d5"}
+BASELINE_LABEL = f"{MODEL_LABELS[BASELINE]} (baseline)"
 BOOST_HELP = {
     "penalty": "Adds boost × (1 − log popularity / log max popularity) to every score.",
     "xquad": "xQuAD weight λ: relevance (1 − λ) against covering head and tail in the user's "
@@ -258,8 +259,33 @@ def history_frame(source: tuple, rule: str, value: float, user: str) -> pd.DataF
     return frame
 
 
-def band_style(frame: pd.DataFrame):
-    return frame.style.map(lambda v: f"background-color: {BAND_COLORS.get(v, '')}", subset=["band"])
+@st.cache_resource(max_entries=16, ttl=600)
+def curves_figure(
+    source: tuple,
+    rule: str,
+    value: float,
+    fit_as: str,
+    k: int,
+    stamp: float,
+    scope: str,
+    label: str,
+    with_baseline: bool,
+):
+    """The trade-off curves without the chosen point: one figure object per setting, so its
+    chart is the same at every slider move and the browser does not draw it again (plotly
+    figures take ~0.1 s to build and ~0.3 s to draw); never mutated."""
+    curves = {label: tradeoff(source, rule, value, fit_as, k, stamp, scope)}
+    if with_baseline:
+        curves[BASELINE_LABEL] = tradeoff(source, rule, value, BASELINE, k, 0.0, scope)
+    return tradeoff_figure(curves, k, None)
+
+
+def band_column():
+    """The band as a coloured label: a column setting, not a pandas Styler (styling a frame
+    costs ~50 ms per table at every rerun)."""
+    return st.column_config.MultiselectColumn(
+        "band", options=list(BAND_COLORS), color=list(BAND_COLORS.values()), width="small"
+    )
 
 
 def column_config(parts: list[str]) -> dict:
@@ -269,7 +295,7 @@ def column_config(parts: list[str]) -> dict:
         "rank before boost": number("before boost", width="small"),
         "rank before → after": text(width="small"),
         "title": text(width="medium"),
-        "band": text(width="small"),
+        "band": band_column(),
         "score": number(format="%.3f", width="small"),
         "because (similarity)": text(width="large"),
         "shared terms": text(width="medium"),
@@ -400,17 +426,21 @@ no_boost = curve.query("boost == 0 and strategy == @strategy").iloc[0].to_dict()
 metric_row(now, no_boost, k)
 
 with_baseline = scope != "cold" and model != BASELINE
-curves = {model_label(model): curve}
-if with_baseline:
-    base_label = f"{MODEL_LABELS[BASELINE]} (baseline)"
-    curves[base_label] = tradeoff(source, rule, value, BASELINE, k, 0.0, scope)
-st.plotly_chart(
-    tradeoff_figure(curves, k, (now[f"aplt@{k}"], now[f"ndcg@{k}"]), "current setting"),
+c_curves, c_setting = st.columns([3, 2])
+c_curves.plotly_chart(
+    curves_figure(source, rule, value, fit_as, k, stamp, scope, model_label(model), with_baseline),
     width="stretch",
     key="tradeoff_curve",
 )
+c_setting.plotly_chart(
+    setting_figure(curve, model_label(model), strategy, k, (now[f"aplt@{k}"], now[f"ndcg@{k}"])),
+    width="stretch",
+    key="tradeoff_setting",
+)
 st.caption(
-    "Each line sweeps the boost from 0 to 1 for one strategy, on the validation split"
+    f"Right: the current setting (★, boost {boost:.2f}) on this model's "
+    f"{rerank.STRATEGIES[strategy]} line, ringed where the boost is 0. Left: each line sweeps "
+    "the boost from 0 to 1 for one strategy, on the validation split"
     + (
         "; dotted lines are the collaborative baseline (EASE) under the same strategies."
         if with_baseline
@@ -516,7 +546,7 @@ left.markdown(
 )
 LIST_COLUMNS = ["rank", "rank before boost", "title", "band", "score"]
 left.dataframe(
-    band_style(frame[["item", *LIST_COLUMNS]]),  # styling every cell costs: only those shown
+    frame[["item", *LIST_COLUMNS]],
     hide_index=True,
     width="stretch",
     key="rec_list",
@@ -528,7 +558,7 @@ if base_frame is not None:
         f"**{MODEL_LABELS[BASELINE]} (collaborative baseline)** · same strategy and boost"
     )
     right.dataframe(
-        band_style(base_frame),
+        base_frame,
         hide_index=True,
         width="stretch",
         key="rec_baseline",
@@ -544,7 +574,7 @@ else:
 
 st.markdown("**Why these items**")
 st.dataframe(
-    band_style(frame),
+    frame,
     hide_index=True,
     width="stretch",
     key="rec_why",
@@ -569,10 +599,11 @@ st.caption(
 with st.expander("Recent history (training)"):
     recent = history_frame(source, rule, value, user)
     st.dataframe(
-        band_style(recent),
+        recent,
         hide_index=True,
         width="stretch",
         column_order=[c for c in ("when", "title", "band") if c in recent],
+        column_config={"band": band_column()},
     )
 
 # --- one new item: who it would reach ---------------------------------------------------------

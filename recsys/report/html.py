@@ -74,21 +74,42 @@ def table(frame: pd.DataFrame, band: str | None = "band") -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def popularity_figure(counts: np.ndarray, groups: np.ndarray) -> go.Figure:
-    order = popularity.popularity_order(counts)
+def popularity_figure(
+    counts: np.ndarray,
+    groups: np.ndarray,
+    title: str = "Interactions per item, most popular first (log scale)",
+    max_points: int = 2000,
+) -> go.Figure:
+    """The popularity curve: interactions per warm item, most popular first, on a log axis, with
+    the head | tail cut of ``groups`` and the Gini in a note. The Data page's figure and the
+    report's.
+
+    Drawn through at most about ``max_points`` items (:func:`popularity.rank_curve`: exact at
+    both ends and either side of the cut), so a million-item catalogue stays light in a browser
+    and in the report's file. Cold items (no interaction) have no place on a log axis.
+    """
+    counts = np.asarray(counts)
+    n_head = int(np.sum(groups == popularity.HEAD))
+    rank, count = popularity.rank_curve(counts, n_head, max_points)
     x, y = popularity.lorenz(counts)
-    fig = go.Figure()
-    for code, name in popularity.GROUP_NAMES.items():
-        ranks = np.flatnonzero(groups[order] == code)
-        fig.add_bar(x=ranks + 1, y=counts[order][ranks], name=f"{name} items", marker_line_width=0)
+    fig = go.Figure(
+        go.Scatter(x=rank, y=count, mode="lines", name="items", line=dict(color="#30638e"))
+    )
+    fig.add_vline(
+        x=n_head + 0.5,
+        line_dash="dash",
+        line_color="#d1495b",
+        annotation_text="head | tail",
+        annotation_position="top right",
+    )
     fig.update_layout(
-        title="Training interactions per item, most popular first",
-        xaxis_title="item rank",
+        title=title,
+        xaxis_title="item rank by interactions",
         yaxis_title="interactions",
         yaxis_type="log",
-        bargap=0,
-        height=360,
-        margin=dict(t=50, b=40),
+        height=380,
+        margin=dict(t=60, b=40),
+        showlegend=False,
     )
     fig.add_annotation(
         text=f"Gini {popularity.gini(counts):.3f}; the least popular 80% of items hold "
@@ -96,7 +117,7 @@ def popularity_figure(counts: np.ndarray, groups: np.ndarray) -> go.Figure:
         xref="paper",
         yref="paper",
         x=1,
-        y=1.08,
+        y=1.1,
         showarrow=False,
         xanchor="right",
     )
@@ -106,45 +127,29 @@ def popularity_figure(counts: np.ndarray, groups: np.ndarray) -> go.Figure:
 def tradeoff_figure(
     curves: dict[str, pd.DataFrame],
     k: int,
-    chosen: tuple[float, float],
+    chosen: tuple[float, float] | None,
     point_name: str = "chosen setting",
 ) -> go.Figure:
     """NDCG@k against tail share (APLT@k) per strategy over the boost sweep, one line per curve
     (a label ending in ``(baseline)`` is dotted), ``chosen`` = (tail share, NDCG) as a star named
-    ``point_name``. The report's figure and the Recommendations page's ("current setting")."""
+    ``point_name``, or no star. The report's figure; the Recommendations page draws it without
+    the star (so it stays the same while the slider moves) beside :func:`setting_figure`."""
     fig = go.Figure()
     for label, rows_all in curves.items():
         dotted = label.endswith("(baseline)")
         for strategy, rows in rows_all.groupby("strategy", sort=False):
-            hover = [
-                f"{text(label)}<br>{text(rerank.STRATEGIES[strategy])} · boost {b:.2f}"
-                f"<br>NDCG@{k} {n:.4f} · Recall@{k} {r:.4f}<br>tail share {a:.1%}"
-                for b, n, r, a in zip(
-                    rows["boost"], rows[f"ndcg@{k}"], rows[f"recall@{k}"], rows[f"aplt@{k}"],
-                    strict=True,
-                )
-            ]  # fmt: skip
             fig.add_scatter(
                 x=rows[f"aplt@{k}"],
                 y=rows[f"ndcg@{k}"],
                 mode="lines+markers",
                 name=f"{text(label, 60)} · {strategy}",
-                hovertext=hover,
+                hovertext=_sweep_hover(label, str(strategy), rows, k),
                 hoverinfo="text",
                 opacity=0.45 if dotted else 1.0,
                 line=dict(color=STRATEGY_COLORS[str(strategy)], dash="dot" if dotted else "solid"),
             )
-    fig.add_scatter(
-        x=[chosen[0]],
-        y=[chosen[1]],
-        mode="markers",
-        name=text(point_name, 60),
-        marker=dict(symbol="star", size=18, color="black", line=dict(width=1, color="white")),
-        hovertext=[
-            f"{text(point_name, 60)}<br>tail share {chosen[0]:.1%} · NDCG@{k} {chosen[1]:.4f}"
-        ],
-        hoverinfo="text",
-    )
+    if chosen is not None:
+        fig.add_trace(_star(chosen, k, point_name))
     fig.update_layout(
         title=f"Accuracy vs tail share over boost 0 → 1 (validation, K = {k})",
         xaxis_title=f"tail share of the lists (APLT@{k})",
@@ -154,6 +159,67 @@ def tradeoff_figure(
         legend=dict(orientation="h", yanchor="top", y=-0.18),
     )
     return fig
+
+
+def setting_figure(
+    curve: pd.DataFrame, label: str, strategy: str, k: int, chosen: tuple[float, float]
+) -> go.Figure:
+    """The chosen setting alone: one model's sweep for one strategy, its no-boost end ringed and
+    ``chosen`` = (tail share, NDCG) as a star. Small, so redrawing it at every slider move is
+    cheap; :func:`tradeoff_figure` gives every strategy and the baseline."""
+    rows = curve[curve["strategy"] == strategy]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=rows[f"aplt@{k}"],
+        y=rows[f"ndcg@{k}"],
+        mode="lines+markers",
+        name=f"{text(label, 60)} · {strategy}",
+        hovertext=_sweep_hover(label, strategy, rows, k),
+        hoverinfo="text",
+        line=dict(color=STRATEGY_COLORS[strategy]),
+        marker=dict(size=5),
+    )
+    start = rows[rows["boost"] == 0]
+    fig.add_scatter(
+        x=start[f"aplt@{k}"],
+        y=start[f"ndcg@{k}"],
+        mode="markers",
+        name="no boost",
+        marker=dict(symbol="circle-open", size=14, color="black", line=dict(width=2)),
+        hoverinfo="skip",
+    )
+    fig.add_trace(_star(chosen, k, "current setting"))
+    fig.update_layout(
+        title=f"This setting on the {rerank.STRATEGIES[strategy]} line",
+        xaxis_title=f"tail share (APLT@{k})",
+        yaxis_title=f"NDCG@{k}",
+        height=440,
+        margin=dict(t=50, b=40, l=50, r=10),
+        showlegend=False,
+    )
+    return fig
+
+
+def _sweep_hover(label: str, strategy: str, rows: pd.DataFrame, k: int) -> list[str]:
+    return [
+        f"{text(label)}<br>{text(rerank.STRATEGIES[strategy])} · boost {b:.2f}"
+        f"<br>NDCG@{k} {n:.4f} · Recall@{k} {r:.4f}<br>tail share {a:.1%}"
+        for b, n, r, a in zip(
+            rows["boost"], rows[f"ndcg@{k}"], rows[f"recall@{k}"], rows[f"aplt@{k}"], strict=True
+        )
+    ]
+
+
+def _star(chosen: tuple[float, float], k: int, name: str) -> go.Scatter:
+    return go.Scatter(
+        x=[chosen[0]],
+        y=[chosen[1]],
+        mode="markers",
+        name=text(name, 60),
+        marker=dict(symbol="star", size=18, color="black", line=dict(width=1, color="white")),
+        hovertext=[f"{text(name, 60)}<br>tail share {chosen[0]:.1%} · NDCG@{k} {chosen[1]:.4f}"],
+        hoverinfo="text",
+    )
 
 
 def command(a: Analysis) -> str:
@@ -319,7 +385,11 @@ def render(a: Analysis, base_url: str = "http://127.0.0.1:8501") -> str:
     k = a.settings.k
     now = rerank.list_metrics(a.ranked.items, a.candidates, a.holdout, k)
     figures = [
-        popularity_figure(a.experiment.tuning.counts, a.groups),
+        popularity_figure(
+            a.experiment.tuning.counts,
+            a.groups,
+            "Training interactions per item, most popular first (log scale)",
+        ),
         tradeoff_figure(a.curves(), k, (now[f"aplt@{k}"], now[f"ndcg@{k}"])),
     ]
     plots = [

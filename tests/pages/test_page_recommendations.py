@@ -33,7 +33,7 @@ def test_page_renders_kpis_curve_and_lists():
     assert not at.exception
     assert list(kpis(at)) == KPIS
     assert all(m.delta in ("", None) for m in at.metric if m.label in KPIS)  # boost 0: no change
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2  # every curve; this setting on its line
     assert len(at.dataframe) == 4  # list, EASE's list, explanations, history
     why = at.dataframe[2].value
     assert len(why) == 10 and why["because (similarity)"].str.len().gt(0).all()
@@ -51,6 +51,26 @@ def test_moving_the_slider_changes_the_kpis_and_the_url():
     assert float(after["APLT@10"]) > float(before["APLT@10"])
     assert any(m.delta for m in at.metric if m.label == "APLT@10")
     assert at.query_params["boost"] == "0.5"
+
+
+def test_a_slider_move_redraws_only_the_small_setting_chart():
+    """The trade-off curves' chart is sent unchanged (the browser skips an identical figure, ~0.3 s
+    of a move), the star moves in the small chart beside it, at the KPIs shown."""
+    import json
+
+    at = run_page()
+    curves, setting = (c.proto.spec for c in at.get("plotly_chart"))
+    at.slider(key="rec_boost").set_value(0.5).run()
+    assert not at.exception
+    curves_after, setting_after = (c.proto.spec for c in at.get("plotly_chart"))
+    assert curves_after == curves and setting_after != setting
+    names = [t.get("name") for t in json.loads(curves)["data"]]
+    assert "current setting" not in names and any("(baseline)" in str(n) for n in names)
+    star = json.loads(setting_after)["data"][-1]
+    assert star["name"] == "current setting"
+    shown = {m.label: float(m.value) for m in at.metric if m.label in ("APLT@10", "NDCG@10")}
+    assert star["x"][0] == pytest.approx(shown["APLT@10"], abs=1e-4)
+    assert star["y"][0] == pytest.approx(shown["NDCG@10"], abs=1e-4)
 
 
 def test_state_is_read_from_the_url():

@@ -179,3 +179,23 @@ def test_report_of_uploaded_files_names_them_and_redoes_itself(tmp_path):
 def test_report_cli_refuses_half_an_upload(tmp_path, capsys):
     assert main(["report", "--interactions", "x.csv", "--out", str(tmp_path / "r.html")]) == 2
     assert "--interactions and --items go together" in capsys.readouterr().err
+
+
+def test_popularity_figure_is_thinned_exact_at_the_cut_and_skips_cold_items():
+    """The Data page's and the report's curve: a million items must not become a million bars."""
+    from recsys.data import popularity
+    from recsys.report.html import popularity_figure
+
+    counts = np.random.default_rng(0).zipf(1.5, 50_000).astype(np.int64)
+    counts[:100] = 0  # cold items: no place on a log axis
+    groups = popularity.groups(counts, "top_share", 0.2)
+    fig = popularity_figure(counts, groups, max_points=500)
+    (curve,) = fig.data
+    warm = np.sort(counts[counts > 0])[::-1]
+    x, y = np.asarray(curve.x), np.asarray(curve.y)
+    assert len(x) <= 504 and x[0] == 1 and x[-1] == len(warm)
+    assert (y == warm[x - 1]).all()
+    n_head = int(np.sum(groups == popularity.HEAD))
+    assert {n_head, n_head + 1} <= set(x.tolist())  # both sides of the cut are exact
+    assert [s.x0 for s in fig.layout.shapes] == [n_head + 0.5]  # the head | tail line
+    assert f"Gini {popularity.gini(counts):.3f}" in fig.layout.annotations[-1].text
