@@ -10,12 +10,12 @@ import pytest
 
 from recsys.evaluation.split import (
     SPLITS,
+    _lexsort,
     holdout_counts,
     item_cold_holdout,
     make_split,
     random_holdout,
     round_half_up,
-    _lexsort,
     split_masks,
     temporal_holdout,
 )
