@@ -165,30 +165,34 @@ def split_masks(
     if kind == "temporal" and timestamps is None:
         raise ValueError("the temporal split needs timestamps")
     users = np.asarray(users, dtype=np.int64)
+    users = users - users.min() if len(users) else users  # bincount needs >= 0; gaps are fine
     items = np.asarray(items, dtype=np.int64)
-    in_test = _test_mask(users, items, timestamps, kind, fraction, seed)
+    order = None
+    if kind == "temporal":  # one sort serves both holdouts: train's order is a subsequence
+        stamps = np.asarray(timestamps)
+        order = _lexsort([items, stamps - stamps.min() if len(stamps) else stamps, users])
+    in_test = _test_mask(users, items, order, kind, fraction, seed)
     train = np.flatnonzero(~in_test)
+    if order is not None:
+        position = np.cumsum(~in_test) - 1  # row -> its position among the train rows
+        order = position[order[~in_test[order]]]
     in_validation = np.zeros(len(users), dtype=bool)
-    ts = None if timestamps is None else np.asarray(timestamps)[train]
     in_validation[train] = _test_mask(
-        users[train], items[train], ts, kind, validation_fraction, seed
+        users[train], items[train], order, kind, validation_fraction, seed
     )
     return in_test, in_validation
 
 
-def _test_mask(users, items, timestamps, kind: SplitKind, fraction: float, seed: int) -> np.ndarray:
-    """The rows one holdout of ``kind`` sends to test (see the per-DataFrame functions)."""
+def _test_mask(users, items, order, kind: SplitKind, fraction: float, seed: int) -> np.ndarray:
+    """The rows one holdout of ``kind`` sends to test (see the per-DataFrame functions);
+    ``order``: the temporal sort of these rows (by user, time, item id)."""
     if kind == "item_cold":
         _check_fraction(fraction)
         distinct = np.unique(items)
         n_test = min(int(round_half_up(fraction * len(distinct))), max(len(distinct) - 1, 0))
         chosen = np.random.default_rng(seed).choice(distinct, size=n_test, replace=False)
         return np.isin(items, chosen)
-    users = users - users.min() if len(users) else users  # bincount needs >= 0; gaps are fine
-    if kind == "temporal":
-        stamps = np.asarray(timestamps)
-        order = _lexsort([items, stamps - stamps.min() if len(stamps) else stamps, users])
-    else:
+    if kind == "random":
         draw = np.random.default_rng(seed).random(len(users))
         rank = np.empty(len(users), dtype=np.int64)  # ties (never in practice) keep row order
         rank[np.argsort(draw, kind="stable")] = np.arange(len(users))
@@ -199,16 +203,20 @@ def _test_mask(users, items, timestamps, kind: SplitKind, fraction: float, seed:
 def _lexsort(keys: list[np.ndarray]) -> np.ndarray:
     """``np.lexsort(keys)`` (last key primary, ties in row order) for non-negative integer keys,
     as one stable argsort of the keys packed into an int64 where they fit (3x faster on 8M rows);
-    a key too wide is replaced by its dense rank first."""
+    while they do not, the widest key is replaced by its dense rank."""
     keys = [np.asarray(k, dtype=np.int64) for k in keys]
 
     def widths(ks):
         return [int(k.max()).bit_length() if len(k) else 0 for k in ks]
 
-    if sum(widths(keys)) > 63:
-        keys = [np.unique(k, return_inverse=True)[1].astype(np.int64) for k in keys]
-    if sum(widths(keys)) > 63:
-        return np.lexsort(keys)
+    ranked: set[int] = set()
+    while sum(widths(keys)) > 63:  # rank the widest key not ranked yet (one sort each)
+        left = [i for i in range(len(keys)) if i not in ranked]
+        if not left:
+            return np.lexsort(keys)
+        i = max(left, key=lambda j: widths(keys)[j])
+        keys[i] = np.unique(keys[i], return_inverse=True)[1].astype(np.int64).ravel()
+        ranked.add(i)
     packed = np.zeros(len(keys[0]), dtype=np.int64)
     for key, width in zip(reversed(keys), reversed(widths(keys)), strict=True):
         packed = (packed << width) | key
