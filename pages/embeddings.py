@@ -4,6 +4,7 @@ fine-tuning. All numbers come from :mod:`recsys.maps`; this page only lays them 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -14,9 +15,11 @@ import streamlit as st
 from pages import common, rec_models
 from recsys.data import popularity
 from recsys.data.dataset import item_text
+from recsys.evaluation import protocol
 from recsys.maps import projection
 from recsys.maps.neighbours import (
     nearest_neighbours,
+    nearest_to,
     neighbour_index,
     neighbourhood_change,
     search_titles,
@@ -24,6 +27,7 @@ from recsys.maps.neighbours import (
 from recsys.maps.projection import ProjectionConfig
 from recsys.maps.sampling import POINT_BUDGET, popularity_bands, stratified_sample
 from recsys.models.candidates import CandidateConfig
+from recsys.report import analysis
 from recsys.runs.folder import EMBEDDINGS, RunFolder, list_runs
 
 # Page-local widget keys (shared state lives in pages/common.py).
@@ -62,17 +66,32 @@ st.caption(
 # --------------------------------------------------------------------------- cached loading
 
 
-@st.cache_resource(show_spinner=False, max_entries=8, ttl=common.DATASET_TTL_S)
+class Space(NamedTuple):
+    """One embedding space as the page uses it: the vectors of the drawn rows only."""
+
+    vectors: np.ndarray  # (len(rows), D), rows = the drawn sample (all items when it fits)
+    fp: str  # fingerprint of ``vectors``
+    full: np.ndarray | None  # (N, D) every item's vectors where already at hand (a run), or None
+
+
+@st.cache_resource(
+    show_spinner="Counting training interactions…", max_entries=8, ttl=common.DATASET_TTL_S
+)
 def catalogue(key: tuple, rule: str, value: float) -> tuple[pd.DataFrame, int]:
     """One row per catalogue item, in catalogue order: ids, title, counts, group, band; and the
     number of training interactions they count.
 
     Counts are the TRAINING positives (training minus validation) of the Recommendations page's
-    split (:func:`pages.rec_models.prepared`, the same cached object), banded by the Data page's
-    rule: the colours are the bands the models and the Recommendations page use.
+    split (the same protocol as :func:`pages.rec_models.prepared`, through
+    :func:`recsys.evaluation.protocol.training_counts`, which builds no matrices or text: seconds
+    at 10M interactions), banded by the Data page's rule: the bands the models use.
     """
-    data, experiment, groups = rec_models.prepared(key, rule, value)
-    counts = experiment.tuning.counts
+    data = common._load(key)
+    settings = analysis.Settings(head_rule=rule, head_value=value, seed=rec_models.SEED)  # type: ignore[arg-type]
+    split = "temporal" if data.has_timestamps else "random"  # as analysis.prepare
+    counted = protocol.training_counts(data, protocol.Protocol(split=split, seed=settings.seed))
+    counts = counted.counts
+    groups = popularity.groups(counts, rule, settings.head)  # type: ignore[arg-type]
     title_col = "title" if "title" in data.items else data.text_columns[0]
     frame = pd.DataFrame(
         {
@@ -84,21 +103,36 @@ def catalogue(key: tuple, rule: str, value: float) -> tuple[pd.DataFrame, int]:
             "band": popularity_bands(counts, groups),
         }
     )
-    return frame, int(experiment.tuning.train.nnz)
+    return frame, counted.pairs
+
+
+def _texts(key: tuple, rows: np.ndarray | None) -> list[str]:
+    data = common._load(key)
+    return data.item_text() if rows is None else item_text(data.items.iloc[rows], data.text_columns)
 
 
 @st.cache_resource(
-    show_spinner="Encoding the catalogue with all-MiniLM-L6-v2 (once; ≈ 130 items/s on CPU)…",
+    show_spinner="Encoding the drawn items with all-MiniLM-L6-v2 (once; ≈ 130 items/s on CPU)…",
     max_entries=4,
     ttl=common.DATASET_TTL_S,
 )
-def base_space(key: tuple) -> tuple[np.ndarray, str]:
-    """Base-model item vectors (from the encoder's disk cache when unchanged) and a fingerprint."""
+def base_space(key: tuple, rows_fp: str, _rows: np.ndarray | None) -> Space:
+    """Base-model vectors of the drawn rows (``None``: every item), from the encoder's disk cache
+    when unchanged. Only the drawn items' text is built and encoded: a million-item catalogue
+    would take hours to encode on a CPU, and its text alone seconds to build."""
     from recsys.lm import encoder  # imports torch: only when the page needs vectors
 
-    vectors = encoder.encode_items(common._load(key).item_text())
+    vectors = encoder.encode_items(_texts(key, _rows))
     vectors.flags.writeable = False
-    return vectors, projection.fingerprint(vectors)
+    return Space(vectors, projection.fingerprint(vectors), None)
+
+
+@st.cache_data(show_spinner="Encoding the item…", max_entries=64, ttl=common.DATASET_TTL_S)
+def base_vector(key: tuple, item: int) -> np.ndarray:
+    """The base-model vector of one item outside the drawn sample."""
+    from recsys.lm import encoder
+
+    return encoder.encode_items(_texts(key, np.array([item])))[0]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4, ttl=common.DATASET_TTL_S)
@@ -114,6 +148,15 @@ def run_space(path: str, mtime: float, item_ids: tuple) -> tuple[np.ndarray, str
     aligned = np.ascontiguousarray(vectors[rows])
     aligned.flags.writeable = False
     return aligned, projection.fingerprint(aligned)
+
+
+def drawn_space(loaded: tuple[np.ndarray, str], shown: np.ndarray) -> Space:
+    """A run's space restricted to the drawn rows (the whole array when every item is drawn)."""
+    aligned, fp = loaded
+    if len(shown) == len(aligned):
+        return Space(aligned, fp, aligned)
+    drawn = np.ascontiguousarray(aligned[shown])
+    return Space(drawn, projection.fingerprint(drawn), aligned)
 
 
 @st.cache_resource(
@@ -337,22 +380,32 @@ def find_item(frame: pd.DataFrame) -> int | None:
     return c2.selectbox(f"{len(hits)} match(es)", list(label), format_func=label.get, key=PICK)
 
 
-def neighbour_table(vectors, frame: pd.DataFrame, item: int, k: int, index) -> pd.DataFrame:
-    idx, sim = nearest_neighbours(vectors, [item], k, index=index)
-    rows = frame.iloc[idx[0]]
-    return pd.DataFrame(
+def neighbours_of(space: Space, item: int, k: int, shown: np.ndarray, index, key: tuple):
+    """(catalogue positions, similarities) of ``item``'s k nearest drawn neighbours in ``space``;
+    an item outside the drawn sample is searched by its own vector (encoded on demand)."""
+    at = int(np.searchsorted(shown, item))
+    if at < len(shown) and shown[at] == item:
+        idx, sim = nearest_neighbours(space.vectors, [at], k, index=index)
+    else:
+        query = space.full[item] if space.full is not None else base_vector(key, item)
+        idx, sim = nearest_to(space.vectors, query, k, index=index)
+    keep = idx[0] >= 0
+    return shown[idx[0][keep]], sim[0][keep]
+
+
+def show_neighbours(column, frame: pd.DataFrame, found: tuple[np.ndarray, np.ndarray]) -> None:
+    idx, sim = found
+    rows = frame.iloc[idx]
+    table = pd.DataFrame(
         {
-            "similarity": sim[0],
+            "similarity": sim,
             "group": rows["group"].to_numpy(),
             "interactions": rows["interactions"].to_numpy(),
             "title": rows["title"].to_numpy(),
         }
     )
-
-
-def show_neighbours(column, vectors, frame, item, k, index) -> None:
     column.dataframe(
-        neighbour_table(vectors, frame, item, k, index),
+        table,
         hide_index=True,
         width="stretch",
         column_config={"similarity": st.column_config.NumberColumn(format="%.3f")},
@@ -367,20 +420,25 @@ key = common.source_key(st.session_state[common.SOURCE])
 frame, n_train = catalogue(key, rule, value)
 config, budget = map_settings()
 run = choose_run(runs_with_embeddings())
+shown = stratified_sample(frame["band"].to_numpy(), budget, seed=config.seed)
+sampled = len(shown) < len(frame)
 
 warm = rec_models.warm_status()
 if warm is not None and rec_models.MAP_LOCK.locked():
     with st.spinner(f"The background warm-up is drawing this map ({common.md(warm.current)})…"):
         with rec_models.MAP_LOCK:  # then the vectors and the map come from the disk caches
             pass
-spaces = {"Base model · all-MiniLM-L6-v2": base_space(key)}
+base_rows = shown if sampled else None
+spaces = {
+    "Base model · all-MiniLM-L6-v2": base_space(key, projection.fingerprint(shown), base_rows)
+}
 if run is not None:
     mtime = (Path(run["path"]) / EMBEDDINGS).stat().st_mtime
     loaded = run_space(run["path"], mtime, tuple(frame["item"]))
     if isinstance(loaded, str):
         st.warning(f"Run “{common.md(run['name'], 80)}” cannot be compared: {common.md(loaded)}.")
     else:
-        spaces[f"Fine-tuned · {common.md(run['name'], 80)}"] = loaded
+        spaces[f"Fine-tuned · {common.md(run['name'], 80)}"] = drawn_space(loaded, shown)
 
 colour_by = st.selectbox("Colour by", colour_options(key), key=COLOUR)
 colours = colouring(frame, data.items, colour_by)
@@ -389,22 +447,19 @@ st.caption(
     "validation positives: the split the Recommendations page and the models use), with the "
     f"Data page's head rule: {common.md(popularity.RULES[rule])}, x = {value:g}."
 )
-shown = stratified_sample(frame["band"].to_numpy(), budget, seed=config.seed)
-if len(shown) < len(frame):
+if sampled:
     bands = ", ".join(pd.unique(frame["band"].to_numpy()[shown]))
     st.info(
         f"Drawing a stratified sample of {len(shown):,} of {len(frame):,} items (seed "
         f"{config.seed}) that keeps every popularity band ({bands}); only the sample is "
-        "projected. Search, neighbours and the summary's neighbour lists use all items."
+        "encoded and projected. Search covers all items; neighbour lists and the summary look "
+        "among the drawn items, and a found item outside the sample is placed on the map at "
+        "its drawn neighbours' similarity-weighted mean position."
     )
 
 item = find_item(frame)
 k = int(st.session_state[K])
-highlight = None
-indexes = {fp: index_of(fp, vectors) for vectors, fp in spaces.values()}
-if item is not None:
-    first, fp_first = next(iter(spaces.values()))
-    highlight = (item, nearest_neighbours(first, [item], k, index=indexes[fp_first])[0][0])
+indexes = {space.fp: index_of(space.fp, space.vectors) for space in spaces.values()}
 
 st.caption(
     f"{describe(config)}. 2-D distances are only a picture: the map keeps local neighbourhoods "
@@ -413,37 +468,43 @@ st.caption(
 )
 selected: set[int] = set()
 columns = st.columns(len(spaces))
-for i, (column, (name, (vectors, fp))) in enumerate(zip(columns, spaces.items(), strict=True)):
-    column.markdown(f"**{name}** · {vectors.shape[1]} dimensions")  # names escaped in `spaces`
+for i, (column, (name, space)) in enumerate(zip(columns, spaces.items(), strict=True)):
+    column.markdown(f"**{name}** · {space.vectors.shape[1]} dimensions")  # names escaped above
     xy = np.full((len(frame), 2), np.nan, dtype=np.float32)  # NaN: not in the drawn sample
-    if len(shown) == len(frame):
-        xy[:] = projected(fp, vectors, config)
-    else:  # only the sample is projected
-        sample = np.ascontiguousarray(vectors[shown])
-        xy[shown] = projected(projection.fingerprint(sample), sample, config)
-    if highlight is not None and i > 0:  # each space highlights its own neighbours
-        highlight = (item, nearest_neighbours(vectors, [item], k, index=indexes[fp])[0][0])
+    xy[shown] = projected(space.fp, space.vectors, config)
+    highlight = found = None
+    placed = False
+    if item is not None:  # each space highlights its own neighbours
+        found = neighbours_of(space, item, k, shown, indexes[space.fp], key)
+        if np.isnan(xy[item, 0]) and len(found[0]):
+            xy[item] = projection.place(xy[found[0]], found[1])
+            placed = True
+        highlight = (item, found[0])
     fig = item_map(xy, frame, shown, colours, colour_by, highlight)
     event = column.plotly_chart(
         fig, key=f"map_{i}", on_select="rerun", selection_mode=("box", "lasso"), width="stretch"
     )
-    selected.update(selected_positions(event))
-    if item is not None:
-        column.caption(f"{k} nearest neighbours of “{common.md(frame['title'].iat[item], 120)}”")
-        show_neighbours(column, vectors, frame, item, k, indexes[fp])
-        if highlight is not None and np.isnan(xy[highlight[1], 0]).any():
-            drawn = int((~np.isnan(xy[highlight[1], 0])).sum())
-            column.caption(f"{drawn} of the {k} neighbours are in the drawn sample (ringed).")
+    selected.update(p for p in selected_positions(event) if not placed or p != item)
+    if item is not None and found is not None:
+        title = common.md(frame["title"].iat[item], 120)
+        among = f"drawn items ({len(shown):,})" if sampled else "items"
+        column.caption(f"{len(found[0])} nearest {among} to “{title}”")
+        show_neighbours(column, frame, found)
+        if placed:
+            column.caption(
+                "The found item is not in the drawn sample: its star is placed at the "
+                "similarity-weighted mean position of these neighbours (not projected)."
+            )
 
 if len(spaces) == 2:
-    (base, fp_base), (tuned, fp_tuned) = spaces.values()
+    base, tuned = spaces.values()
     st.subheader("How tail neighbourhoods changed")
-    codes = frame["group_code"].to_numpy()
-    compared = shown[codes[shown] != popularity.HEAD]
+    codes = frame["group_code"].to_numpy()[shown]  # the drawn rows' groups
+    compared = np.flatnonzero(codes != popularity.HEAD)  # positions among the drawn rows
     if len(compared) > SUMMARY_ITEMS:
         rng = np.random.default_rng(config.seed)
         compared = np.sort(rng.choice(compared, SUMMARY_ITEMS, replace=False))
-    summary = change_summary(fp_base, fp_tuned, base, tuned, codes, compared)
+    summary = change_summary(base.fp, tuned.fp, base.vectors, tuned.vectors, codes, compared)
     shares = [c for c in summary.columns if c not in ("group", "items")]
     st.dataframe(
         summary,
@@ -453,11 +514,11 @@ if len(spaces) == 2:
     )
     st.caption(
         f"For each drawn tail (and cold) item (at most {SUMMARY_ITEMS:,}, seed {config.seed}): "
-        "the share of its {NEIGHBOURS_K} nearest "
-        "neighbours among all items (cosine, full space) that are head items, in the base model "
-        "and after fine-tuning; 'neighbours kept' is the overlap of the two neighbour lists."
+        f"the share of its {NEIGHBOURS_K} nearest neighbours among "
+        f"{'the drawn' if sampled else 'all'} items (cosine, full space) that are head items, in "
+        "the base model and after fine-tuning; 'neighbours kept' is the overlap of the two "
+        "neighbour lists."
     )
-
 st.subheader("Selected items")
 if not selected:
     st.caption("Nothing selected: use the box or lasso tool on a map.")

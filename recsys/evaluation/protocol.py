@@ -47,7 +47,7 @@ from recsys.data.index import Index
 from recsys.data.movielens import is_movielens, load_movielens
 from recsys.data.sources import load
 from recsys.evaluation.metrics import evaluate_by_band, evaluate_topk
-from recsys.evaluation.split import Split, SplitKind, make_split
+from recsys.evaluation.split import Split, SplitKind, make_split, split_masks
 from recsys.evaluation.tables import Results
 from recsys.models import TrainData, make_model
 from recsys.models.scope import CandidateScope, Scope, check_model
@@ -183,19 +183,9 @@ def prepare(dataset: Dataset, protocol: Protocol, text: TextFn | None = None) ->
     """Positives, split, index and the tuning and final stages of ``dataset``."""
     text = text or static_text(dataset)
     liked = dataset.positives(protocol.threshold)
-    if liked.empty and dataset.has_ratings:  # a threshold above every rating: nothing to learn
-        rating = dataset.interactions["rating"]
-        raise ValueError(
-            f"no rating >= {protocol.threshold:g} in {dataset.name!r} (ratings run from "
-            f"{rating.min():g} to {rating.max():g}), so nothing counts as positive; lower the "
-            f"threshold"
-        )
+    _check_positives(dataset, protocol, liked=len(liked), kept=None)
     positives = filter_users(liked, protocol.min_positives)
-    if positives.empty:
-        raise ValueError(
-            f"no user has {protocol.min_positives} or more positives"
-            + (f" at rating >= {protocol.threshold}" if dataset.has_ratings else "")
-        )
+    _check_positives(dataset, protocol, liked=None, kept=len(positives))
     columns = [c for c in ("user", "item", "timestamp") if c in positives]
     split = make_split(
         positives[columns],
@@ -235,6 +225,66 @@ def prepare(dataset: Dataset, protocol: Protocol, text: TextFn | None = None) ->
                 f"items), so there is nothing to measure; use another --candidates or --split"
             )
     return Experiment(index=index, split=split, tuning=tuning, final=final, summary=summary)
+
+
+@dataclass(frozen=True)
+class TrainingCounts:
+    """What :func:`training_counts` returns: the tuning stage's counts without the stage."""
+
+    counts: np.ndarray  # (I,) int64, catalogue order: users with the item in fit_train
+    pairs: int  # distinct (user, item) pairs of fit_train: ``tuning.train.nnz``
+
+
+def training_counts(dataset: Dataset, protocol: Protocol) -> TrainingCounts:
+    """``prepare(dataset, protocol).tuning.counts`` and ``.tuning.train.nnz``, from integer codes
+    only: no item text, no matrices, no per-user Python. On 10M interactions this is what a page
+    that only colours items by training popularity pays (the whole :func:`prepare` builds both
+    stages' matrices and text)."""
+    inter = dataset.interactions
+    keep = np.ones(len(inter), dtype=bool)
+    if protocol.threshold is not None and dataset.has_ratings:
+        keep = (inter["rating"] >= protocol.threshold).to_numpy(dtype=bool, copy=True)
+    _check_positives(dataset, protocol, liked=int(keep.sum()), kept=None)
+    users, user_ids = pd.factorize(inter["user"])
+    sizes = np.bincount(users[keep], minlength=len(user_ids))
+    keep &= sizes[users] >= protocol.min_positives
+    _check_positives(dataset, protocol, liked=None, kept=int(keep.sum()))
+    items, ids = pd.factorize(inter["item"], sort=True)  # codes in item-id order
+    where = pd.Index(dataset.items["item"].to_numpy(dtype=object)).get_indexer(
+        np.asarray(ids, dtype=object)
+    )
+    if (where < 0).any():
+        raise KeyError(f"unknown ids: {np.asarray(ids, dtype=object)[where < 0][:5].tolist()}")
+    rows = np.flatnonzero(keep)
+    users, items = users[rows], items[rows].astype(np.int64)
+    if protocol.split == "temporal" and "timestamp" not in inter:
+        raise ValueError("the temporal split needs a 'timestamp' column")
+    timestamps = inter["timestamp"].to_numpy()[rows] if protocol.split == "temporal" else None
+    in_test, in_validation = split_masks(
+        users, items, timestamps, protocol.split, protocol.test_fraction, protocol.seed,
+        protocol.validation_fraction,
+    )  # fmt: skip
+    fit = ~in_test & ~in_validation
+    pairs = np.sort(users[fit].astype(np.int64) * max(len(ids), 1) + items[fit])
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs  # distinct
+    counts = np.bincount(where[pairs % max(len(ids), 1)], minlength=len(dataset.items))
+    return TrainingCounts(counts=counts.astype(np.int64), pairs=len(pairs))
+
+
+def _check_positives(dataset: Dataset, protocol: Protocol, liked, kept) -> None:
+    """:func:`prepare`'s refusals: no positive at the threshold, or no user with enough."""
+    if liked == 0 and dataset.has_ratings:  # a threshold above every rating: nothing to learn
+        rating = dataset.interactions["rating"]
+        raise ValueError(
+            f"no rating >= {protocol.threshold:g} in {dataset.name!r} (ratings run from "
+            f"{rating.min():g} to {rating.max():g}), so nothing counts as positive; lower the "
+            f"threshold"
+        )
+    if kept == 0:
+        raise ValueError(
+            f"no user has {protocol.min_positives} or more positives"
+            + (f" at rating >= {protocol.threshold}" if dataset.has_ratings else "")
+        )
 
 
 def _stage(

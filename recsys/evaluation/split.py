@@ -124,27 +124,113 @@ def make_split(
     seed: int = 0,
     validation_fraction: float = 0.1,
 ) -> Split:
-    """Split ``df`` into train / test with ``kind``, then carve validation out of train likewise."""
+    """Split ``df`` into train / test with ``kind``, then carve validation out of train likewise.
+
+    The same rows as :func:`temporal_holdout` / :func:`random_holdout` / :func:`item_cold_holdout`
+    applied twice, computed once on integer codes (:func:`split_masks`).
+    """
     if kind not in SPLITS:
         raise ValueError(f"unknown split kind {kind!r}; choose one of {sorted(SPLITS)}")
     # A unique index is what lets fit_train drop validation rows by label.
     df = df.reset_index(drop=True)
-    train, test = _holdout(df, kind, fraction, seed)
-    _, validation = _holdout(train, kind, validation_fraction, seed)
-    return Split(kind=kind, seed=seed, train=train, validation=validation, test=test)
+    if kind == "temporal" and "timestamp" not in df.columns:
+        temporal_holdout(df, fraction)  # raises its clear error
+    timestamps = df["timestamp"].to_numpy() if kind == "temporal" else None
+    in_test, in_validation = split_masks(
+        _codes(df["user"], sort=False), _codes(df["item"]), timestamps, kind, fraction, seed,
+        validation_fraction,
+    )  # fmt: skip
+    return Split(
+        kind=kind, seed=seed, train=df[~in_test], validation=df[in_validation], test=df[in_test]
+    )
 
 
-def _holdout(
-    df: pd.DataFrame, kind: SplitKind, fraction: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if kind == "temporal":
-        return temporal_holdout(df, fraction)
-    return SPLITS[kind](df, fraction, seed=seed)
+def split_masks(
+    users: np.ndarray,
+    items: np.ndarray,
+    timestamps: np.ndarray | None,
+    kind: SplitKind = "temporal",
+    fraction: float = 0.2,
+    seed: int = 0,
+    validation_fraction: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(in_test, in_validation): boolean row masks of :func:`make_split`, from integer codes.
+
+    ``users``: any integer code per user (only equality counts); ``items``: codes in item-id order
+    (ties of the temporal split are broken by item id); ``timestamps``: for ``temporal`` only.
+    Fit-train rows are ``~in_test & ~in_validation``. Per-user work is sorting, never a loop.
+    """
+    if kind not in SPLITS:
+        raise ValueError(f"unknown split kind {kind!r}; choose one of {sorted(SPLITS)}")
+    if kind == "temporal" and timestamps is None:
+        raise ValueError("the temporal split needs timestamps")
+    users = np.asarray(users, dtype=np.int64)
+    users = users - users.min() if len(users) else users  # bincount needs >= 0; gaps are fine
+    items = np.asarray(items, dtype=np.int64)
+    order = None
+    if kind == "temporal":  # one sort serves both holdouts: train's order is a subsequence
+        stamps = np.asarray(timestamps)
+        order = _lexsort([items, stamps - stamps.min() if len(stamps) else stamps, users])
+    in_test = _test_mask(users, items, order, kind, fraction, seed)
+    train = np.flatnonzero(~in_test)
+    if order is not None:
+        position = np.cumsum(~in_test) - 1  # row -> its position among the train rows
+        order = position[order[~in_test[order]]]
+    in_validation = np.zeros(len(users), dtype=bool)
+    in_validation[train] = _test_mask(
+        users[train], items[train], order, kind, validation_fraction, seed
+    )
+    return in_test, in_validation
+
+
+def _test_mask(users, items, order, kind: SplitKind, fraction: float, seed: int) -> np.ndarray:
+    """The rows one holdout of ``kind`` sends to test (see the per-DataFrame functions);
+    ``order``: the temporal sort of these rows (by user, time, item id)."""
+    if kind == "item_cold":
+        _check_fraction(fraction)
+        distinct = np.unique(items)
+        n_test = min(int(round_half_up(fraction * len(distinct))), max(len(distinct) - 1, 0))
+        chosen = np.random.default_rng(seed).choice(distinct, size=n_test, replace=False)
+        return np.isin(items, chosen)
+    if kind == "random":
+        draw = np.random.default_rng(seed).random(len(users))
+        rank = np.empty(len(users), dtype=np.int64)  # ties (never in practice) keep row order
+        rank[np.argsort(draw, kind="stable")] = np.arange(len(users))
+        order = _lexsort([rank, users])
+    return _order_mask(users, order, fraction, 1)
+
+
+def _lexsort(keys: list[np.ndarray]) -> np.ndarray:
+    """``np.lexsort(keys)`` (last key primary, ties in row order) for non-negative integer keys,
+    as one stable argsort of the keys packed into an int64 where they fit (3x faster on 8M rows);
+    while they do not, the widest key is replaced by its dense rank."""
+    keys = [np.asarray(k, dtype=np.int64) for k in keys]
+
+    def widths(ks):
+        return [int(k.max()).bit_length() if len(k) else 0 for k in ks]
+
+    ranked: set[int] = set()
+    while sum(widths(keys)) > 63:  # rank the widest key not ranked yet (one sort each)
+        left = [i for i in range(len(keys)) if i not in ranked]
+        if not left:
+            return np.lexsort(keys)
+        i = max(left, key=lambda j: widths(keys)[j])
+        keys[i] = np.unique(keys[i], return_inverse=True)[1].astype(np.int64).ravel()
+        ranked.add(i)
+    packed = np.zeros(len(keys[0]), dtype=np.int64)
+    for key, width in zip(reversed(keys), reversed(widths(keys)), strict=True):
+        packed = (packed << width) | key
+    return np.argsort(packed, kind="stable")
 
 
 def _split_by_order(
     df: pd.DataFrame, users: np.ndarray, order: np.ndarray, fraction: float, min_test: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    in_test = _order_mask(users, order, fraction, min_test)
+    return df[~in_test], df[in_test]
+
+
+def _order_mask(users: np.ndarray, order: np.ndarray, fraction: float, min_test: int) -> np.ndarray:
     # `order` sorts rows by user, then by "how late" they are; the last `count` of each user's
     # run are test rows. Position from the end = (run end) - (position in sorted order).
     sizes = np.bincount(users)  # (U,)
@@ -154,11 +240,11 @@ def _split_by_order(
     from_end = ends[sorted_users] - 1 - np.arange(len(order))
     in_test = np.empty(len(order), dtype=bool)
     in_test[order] = from_end < counts[sorted_users]
-    return df[~in_test], df[in_test]
+    return in_test
 
 
-def _codes(col: pd.Series) -> np.ndarray:
-    codes, _ = pd.factorize(col, sort=True)
+def _codes(col: pd.Series, sort: bool = True) -> np.ndarray:
+    codes, _ = pd.factorize(col, sort=sort)
     return codes.astype(np.int64)
 
 

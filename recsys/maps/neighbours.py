@@ -74,6 +74,29 @@ def nearest_neighbours(
     return idx, sim
 
 
+def nearest_to(
+    embeddings: np.ndarray, queries: np.ndarray, k: int = 10, index: TextIndex | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine k-NN among ``embeddings`` of (Q, D) query vectors that are not rows of it (e.g. an
+    item outside a map's sample): ``(idx, sim)``, both (Q, k), most similar first (ties by
+    position when exact). With ``index`` (:func:`neighbour_index` of ``embeddings``): its answer."""
+    x = normalise(embeddings)
+    q = normalise(np.atleast_2d(queries))
+    if q.shape[1] != x.shape[1]:
+        raise ValueError(f"queries have {q.shape[1]} dimensions, the embeddings {x.shape[1]}")
+    k = max(0, min(k, len(x)))
+    if index is not None:
+        if len(index) != len(x):
+            raise ValueError(f"the index holds {len(index)} items, the embeddings {len(x)}")
+        idx = index.search(q, k)
+    else:
+        s = q @ x.T  # (Q, N)
+        idx = np.lexsort((np.broadcast_to(np.arange(len(x)), s.shape), -s), axis=1)[:, :k]
+    sim = np.einsum("qd,qkd->qk", q, x[np.maximum(idx, 0)]).astype(np.float32)
+    sim[idx < 0] = 0.0
+    return idx.astype(np.int64), sim
+
+
 def _indexed_neighbours(
     x: np.ndarray, rows: np.ndarray, k: int, index: TextIndex
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,9 @@ neighbour lists always come from the full space (:mod:`recsys.maps.neighbours`).
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ import numpy as np
 from recsys.runs.atomic import atomic_save_npy
 from recsys.runs.pruning import cap_bytes, prune_cache, touch
 
+log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE_DIR = REPO / ".cache" / "projections"
 
@@ -148,13 +152,71 @@ def _pca(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _umap(x: np.ndarray, config: ProjectionConfig) -> np.ndarray:
+def place(neighbour_xy: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+    """(2,) map position of an item outside the drawn sample: the similarity-weighted mean of its
+    nearest drawn neighbours' positions (what UMAP's ``transform`` starts from, without its
+    optimisation epochs). Negative similarities weigh nothing; NaN positions are skipped."""
+    xy = np.asarray(neighbour_xy, dtype=np.float64).reshape(-1, 2)
+    w = np.maximum(np.asarray(similarity, dtype=np.float64).ravel(), 0.0)
+    ok = ~np.isnan(xy).any(axis=1)
+    if not ok.any():
+        return np.full(2, np.nan, dtype=np.float32)
+    xy, w = xy[ok], w[ok]
+    w = w if w.sum() > 0 else np.ones(len(xy))
+    return (w @ xy / w.sum()).astype(np.float32)
+
+
+_WARMED = threading.Event()
+_WARM_LOCK = threading.Lock()
+
+
+def warm_up() -> float:
+    """Compile UMAP's numba code in this process (uncached 600-point map through the same exact
+    k-NN + PCA-init path a sampled map takes); seconds spent, 0 when already done. Numba does not
+    cache most of UMAP's functions on disk, so each fresh process pays this once."""
+    with _WARM_LOCK:
+        if _WARMED.is_set():
+            return 0.0
+        start = time.perf_counter()
+        x = np.random.default_rng(0).normal(size=(600, 8)).astype(np.float32)
+        _umap(x, ProjectionConfig(n_epochs=10), exact=True)
+        _WARMED.set()
+        return time.perf_counter() - start
+
+
+_WARM_THREAD: list[threading.Thread] = []
+
+
+def start_warm_up() -> threading.Thread:
+    """:func:`warm_up` in a daemon thread, started once per process (the app calls this for
+    every session; the first map then does not compile); failures are logged, the page then
+    compiles on demand."""
+    with _WARM_LOCK:
+        if _WARM_THREAD:
+            return _WARM_THREAD[0]
+
+    def work() -> None:
+        try:
+            log.info("UMAP compiled in the background in %.1f s", warm_up())
+        except Exception as exc:  # noqa: BLE001 - the first map compiles instead
+            log.warning("UMAP warm-up failed: %s", exc)
+
+    thread = threading.Thread(target=work, name="longtail-umap-warmup", daemon=True)
+    with _WARM_LOCK:
+        _WARM_THREAD.append(thread)
+    thread.start()
+    return thread
+
+
+def _umap(x: np.ndarray, config: ProjectionConfig, exact: bool | None = None) -> np.ndarray:
+    """``exact``: force (or forbid) the faiss k-NN graph; ``None``: :func:`uses_exact_knn`."""
     if len(x) < 5:  # UMAP's spectral init needs a few points; a handful is a PCA picture anyway
         return _pca(x)
     import umap  # slow import (~3-20 s), so only when a UMAP is really computed
 
     n_neighbors = max(2, min(config.n_neighbors, len(x) - 1))
-    knn = exact_knn(x, n_neighbors, config.metric) if uses_exact_knn(len(x), config) else None
+    exact = uses_exact_knn(len(x), config) if exact is None else exact
+    knn = exact_knn(x, n_neighbors, config.metric) if exact else None
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=n_neighbors,

@@ -12,8 +12,16 @@ import pytest
 
 from recsys.data import popularity
 from recsys.data.movielens import load_movielens
+from recsys.data.sources import load
 from recsys.data.validation import build_dataset
-from recsys.evaluation.protocol import ModelResult, Protocol, evaluate, filter_users, prepare
+from recsys.evaluation.protocol import (
+    ModelResult,
+    Protocol,
+    evaluate,
+    filter_users,
+    prepare,
+    training_counts,
+)
 from recsys.evaluation.tables import markdown_table
 from recsys.models import MODELS
 from recsys.models.mostpop import MostPop
@@ -181,3 +189,22 @@ def test_every_figure_is_also_broken_down_by_band(blocks):
     assert shares[0] == pytest.approx(1 - metrics["aplt@10"])  # non-head slots = APLT
     assert shares[2] == 0.0  # MostPop never lists an item without interactions
     assert "| mostpop | head |" in results.to_markdown()
+
+
+@pytest.mark.parametrize("split", ["temporal", "random", "item_cold"])
+def test_training_counts_are_the_tuning_stage_counts(blocks, ml_small, split):
+    """The cheap path the Embeddings page colours by equals the full protocol's tuning stage."""
+    for data in (blocks, load_movielens(ml_small), load("sample")):
+        p = Protocol(split=split, seed=3)
+        quick, stage = training_counts(data, p), prepare(data, p).tuning
+        np.testing.assert_array_equal(quick.counts, stage.counts)
+        assert quick.pairs == stage.train.nnz
+
+
+def test_training_counts_refuse_like_prepare(blocks):
+    for p in (Protocol(threshold=9.0), Protocol(min_positives=50)):
+        with pytest.raises(ValueError) as full:
+            prepare(blocks, p)
+        with pytest.raises(ValueError) as quick:
+            training_counts(blocks, p)
+        assert str(quick.value) == str(full.value)

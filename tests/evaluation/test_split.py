@@ -10,11 +10,13 @@ import pytest
 
 from recsys.evaluation.split import (
     SPLITS,
+    _lexsort,
     holdout_counts,
     item_cold_holdout,
     make_split,
     random_holdout,
     round_half_up,
+    split_masks,
     temporal_holdout,
 )
 
@@ -148,3 +150,44 @@ def _timed(fn, df: pd.DataFrame) -> float:
     start = time.perf_counter()
     fn(df, 0.2)
     return time.perf_counter() - start
+
+
+def _reference_split(df: pd.DataFrame, kind: str, fraction: float, seed: int, validation: float):
+    """make_split as it was: the per-DataFrame holdouts applied twice (train, then validation)."""
+    df = df.reset_index(drop=True)
+    if kind == "temporal":
+        train, test = temporal_holdout(df, fraction)
+        return train, temporal_holdout(train, validation)[1], test
+    train, test = SPLITS[kind](df, fraction, seed=seed)
+    return train, SPLITS[kind](train, validation, seed=seed)[1], test
+
+
+@pytest.mark.parametrize("kind", ["temporal", "random", "item_cold"])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_make_split_on_codes_matches_the_per_dataframe_holdouts(kind: str, seed: int) -> None:
+    df = _big(30_000, seed)
+    df = df.iloc[np.random.default_rng(seed).permutation(len(df))]  # rows in no useful order
+    split = make_split(df, kind, 0.25, seed, 0.15)
+    train, validation, test = _reference_split(df, kind, 0.25, seed, 0.15)
+    pd.testing.assert_frame_equal(split.train, train)
+    pd.testing.assert_frame_equal(split.validation, validation)
+    pd.testing.assert_frame_equal(split.test, test)
+
+
+def test_split_masks_ignore_how_users_are_coded(small: pd.DataFrame) -> None:
+    items = pd.factorize(small["item"], sort=True)[0]
+    stamps = small["timestamp"].to_numpy()
+    a = split_masks(pd.factorize(small["user"], sort=True)[0], items, stamps, "temporal", 0.5)
+    b = split_masks(pd.factorize(small["user"])[0] * 7 + 3, items, stamps, "temporal", 0.5)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not (a[0] & a[1]).any()  # validation rows are training rows
+    with pytest.raises(ValueError, match="needs timestamps"):
+        split_masks(items, items, None, "temporal")
+
+
+@pytest.mark.parametrize("high", [50, 2**40, 2**62])  # packed as is, ranked first, np.lexsort
+def test_packed_lexsort_is_numpy_lexsort(high: int) -> None:
+    rng = np.random.default_rng(high % 97)
+    keys = [rng.integers(0, high, 5000), rng.integers(0, 30, 5000), rng.integers(0, high, 5000)]
+    np.testing.assert_array_equal(_lexsort(keys), np.lexsort(keys))

@@ -138,3 +138,20 @@ def test_search_titles_ranks_exact_then_prefix_then_word_then_substring():
     assert neighbours.search_titles(titles, "desk", limit=2).tolist() == [2, 0]
     assert neighbours.search_titles(titles, "").tolist() == []
     assert neighbours.search_titles(titles, "(").tolist() == []  # not a regex
+
+
+def test_nearest_to_searches_vectors_outside_the_rows():
+    from recsys.maps.neighbours import nearest_to, neighbour_index, normalise
+    from recsys.models.candidates import CandidateConfig
+
+    x = normalise(np.random.default_rng(1).normal(size=(300, 16)))
+    q = x[:3] + 0.01  # near rows 0-2 but not rows themselves
+    exact_idx, exact_sim = nearest_to(x, q, 5)
+    assert (exact_idx[:, 0] == [0, 1, 2]).all()
+    assert (np.diff(exact_sim, axis=1) <= 1e-6).all()
+    full = normalise(q) @ x.T
+    np.testing.assert_allclose(exact_sim, -np.sort(-full, axis=1)[:, :5], atol=1e-5)
+    idx, sim = nearest_to(x, q, 5, index=neighbour_index(x, CandidateConfig(index="exact")))
+    np.testing.assert_array_equal(idx, exact_idx)
+    with pytest.raises(ValueError, match="dimensions"):
+        nearest_to(x, np.ones((1, 4)), 5)

@@ -118,3 +118,18 @@ def test_cache_is_capped_and_evicts_the_least_recently_used(tmp_path, monkeypatc
     projection.project(c, cfg, cache_dir=tmp_path)  # a third entry: over the cap
     assert path_a.exists() and not path_b.exists()
     assert projection.is_cached(c, cfg, tmp_path) and len(list(tmp_path.glob("*.npy"))) == 2
+
+
+def test_place_is_the_similarity_weighted_mean_of_drawn_neighbours():
+    xy = np.array([[0.0, 0.0], [10.0, 0.0], [np.nan, np.nan], [0.0, 10.0]])
+    np.testing.assert_allclose(projection.place(xy, [0.75, 0.25, 0.9, -0.5]), [2.5, 0.0])
+    np.testing.assert_allclose(projection.place(xy[:2], [0.0, 0.0]), [5.0, 0.0])  # no weight
+    assert np.isnan(projection.place(xy[2:3], [1.0])).all()
+
+
+def test_warm_up_compiles_once_then_costs_nothing(monkeypatch):
+    calls = []
+    monkeypatch.setattr(projection, "_WARMED", __import__("threading").Event())
+    monkeypatch.setattr(projection, "_umap", lambda x, config, exact=None: calls.append(exact))
+    assert projection.warm_up() >= 0 and projection.warm_up() == 0.0
+    assert calls == [True]  # the exact k-NN + PCA path a sampled map takes

@@ -220,3 +220,41 @@ def test_only_the_drawn_sample_is_projected(tmp_path):
     assert [np.load(p).shape for p in cached] == [(500, 2)]  # not the 2,000-item catalogue
     traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
     assert sum(len(plotly_array(t["x"])) for t in traces) == 500
+
+
+def test_only_the_drawn_items_are_encoded_and_an_outside_item_is_placed(tmp_path, monkeypatch):
+    """At a point budget below the catalogue only the sample's text reaches the encoder; a found
+    item outside the sample is encoded alone, starred at its drawn neighbours' weighted mean."""
+    import json
+
+    import recsys.lm
+    from pages import common
+    from pages.embeddings import catalogue
+    from recsys.data.sources import load_sample
+    from recsys.maps.sampling import stratified_sample
+    from tests.pages.test_page_data import plotly_array
+
+    seen: list[int] = []
+
+    def counting(texts, **kw):
+        seen.append(len(texts))
+        return fake_encode(texts, **kw)
+
+    monkeypatch.setattr(recsys.lm.encoder, "encode_items", counting)
+    first = run_page(tmp_path, emb_budget=500)
+    assert not first.exception and seen == [500]
+    table, _ = catalogue(common.source_key(common.SAMPLE), "top_share", 0.2)
+    shown = stratified_sample(table["band"].to_numpy(), 500, seed=42)  # as the page draws it
+    titles = load_sample().items["title"]
+    outside = next(
+        i for i in range(len(titles)) if i not in set(shown) and (titles == titles[i]).sum() == 1
+    )
+    at = run_page(tmp_path, emb_budget=500, emb_query=titles[outside], emb_k=5)
+    assert not at.exception and seen[-1] == 1  # the one found item, nothing else re-encoded
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    star = next(t for t in traces if t["name"] == "found item")
+    assert plotly_array(star["customdata"]).tolist() == [outside]
+    assert np.isfinite(plotly_array(star["x"])).all()
+    assert any("not in the drawn sample" in c.value for c in at.caption)
+    table = next(d.value for d in at.dataframe if "similarity" in d.value.columns)
+    assert len(table) == 5
