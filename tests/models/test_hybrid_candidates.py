@@ -192,3 +192,25 @@ def test_tuning_on_the_tuned_users_neighbour_rows_only_changes_nothing(data, mon
     assert restricted.random_trials_ == whole.random_trials_
     users = np.arange(data.n_users)
     np.testing.assert_array_equal(restricted.recommend(users, 20)[0], whole.recommend(users, 20)[0])
+
+
+def test_the_refit_reuses_the_lexical_tfidf_next_to_another_text_part(data, monkeypatch):
+    fits = []
+    real_fit = TfidfRecommender.fit
+
+    def counted(self, d):
+        fits.append(d.matrix.nnz)
+        return real_fit(self, d)
+
+    monkeypatch.setattr(TfidfRecommender, "fit", counted)
+    # mostpop stands in for a text part fitted on interactions (the LM): refitted, not kept
+    reused = Hybrid(cf="itemknn", lm="mostpop", random_trials=8).fit(data)
+    assert len(fits) == 1 and reused.lexical_.train_ is reused.train_
+    assert reused.lm_.train_.nnz == data.matrix.nnz  # the other text part is refitted
+    monkeypatch.setattr(Hybrid, "_text_only", lambda self: (None, None))
+    recomputed = Hybrid(cf="itemknn", lm="mostpop", random_trials=8).fit(data)
+    assert len(fits) == 3
+    users = np.arange(data.n_users)
+    np.testing.assert_array_equal(
+        reused.recommend(users, 20)[0], recomputed.recommend(users, 20)[0]
+    )
