@@ -8,7 +8,7 @@ algorithms" (WWW); top-N scoring by summed neighbour similarity as in Deshpande 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,8 +68,21 @@ class ItemKNN(Recommender):
             blocks = [self._neighbours(xt, x, norms, a, b) for a, b in bounds]
         else:
             bounds = self._sparse_bounds(pairs, budget)
-            blocks = [self._sparse_neighbours(xt, x, norms, a, b) for a, b in bounds]
+            wanted = getattr(self, "_rows", None)
+            blocks = [self._sparse_neighbours(xt, x, norms, a, b, wanted) for a, b in bounds]
         self.sim_ = sp.vstack(blocks, format="csr").astype(np.float32, copy=False)  # (I, I)
+
+    def fit_rows(self, data: TrainData, rows: np.ndarray) -> ItemKNN:
+        """Fit only the neighbour rows of the items ``rows`` on the sparse route (the dense
+        route computes every row); the other rows stay empty. A user's scores ``history @ sim_``
+        take rows of the history's items only, so users whose histories hold only ``rows``
+        score exactly as after :meth:`fit` (the hybrid's tuning users at 1M items: ~46% of the
+        work)."""
+        self._rows = np.unique(np.asarray(rows, dtype=np.int64))
+        try:
+            return cast(ItemKNN, self.fit(data))
+        finally:
+            del self._rows
 
     def fit_bytes(self, x: sp.csr_matrix, pairs: np.ndarray | None = None) -> int:
         """Peak bytes of the kept neighbours on the (U, I) matrix ``x`` (blocks are budgeted)."""
@@ -105,31 +118,59 @@ class ItemKNN(Recommender):
         return bounds
 
     def _sparse_neighbours(
-        self, xt: sp.csr_matrix, x: sp.csr_matrix, norms: np.ndarray, start: int, stop: int
+        self,
+        xt: sp.csr_matrix,
+        x: sp.csr_matrix,
+        norms: np.ndarray,
+        start: int,
+        stop: int,
+        wanted: np.ndarray | None = None,
     ) -> sp.csr_matrix:
-        dots = (xt[start:stop] @ x).tocsr()  # (b, I), co-occurrences only
-        dots.sort_indices()  # item order within each row: ties below go to the lower index
-        row = np.repeat(np.arange(stop - start, dtype=np.int32), np.diff(dots.indptr))
+        """(stop - start, I) rows of the kept neighbours; only the ``wanted`` items' rows (the
+        others empty) when given."""
+        if wanted is None:
+            items = np.arange(start, stop)
+            dots = (xt[start:stop] @ x).tocsr()  # (b, I), co-occurrences only, any order
+        else:
+            items = wanted[(wanted >= start) & (wanted < stop)]
+            dots = (xt[items] @ x).tocsr()
+        row = np.repeat(np.arange(len(items), dtype=np.int32), np.diff(dots.indptr))
         col = dots.indices
-        denom = norms[start + row] * norms[col] + self.shrink
+        denom = norms[items[row]] * norms[col] + self.shrink
         sims = np.divide(dots.data, denom, out=np.zeros_like(dots.data), where=denom > 0)
-        keep = (start + row != col) & (sims != 0)  # no self-similarity, no stored zeros
+        keep = (items[row] != col) & (sims != 0)  # no self-similarity, no stored zeros
         row, col, sims = row[keep], col[keep], sims[keep]
-        over = np.bincount(row, minlength=stop - start)[row] > self.k  # rows that need a cut
-        if over.any():
-            r, c, v = row[over], col[over], sims[over]
-            by_score = np.argsort(-v, kind="stable")  # best first, ties keep item order
-            order = by_score[np.argsort(r[by_score], kind="stable")]  # then grouped by row
-            r, c, v = r[order], c[order], v[order]
-            top = np.arange(len(r)) - np.searchsorted(r, r, side="left") < self.k
-            row = np.concatenate([row[~over], r[top]])
-            col = np.concatenate([col[~over], c[top]])
-            sims = np.concatenate([sims[~over], v[top]])
+        if wanted is not None:
+            row = (items - start)[row].astype(np.int32)  # back to the block's rows (sorted)
+        counts = np.bincount(row, minlength=stop - start)
+        over = np.flatnonzero(counts > self.k)  # rows that need a cut (grouped: CSR order)
+        if len(over):
+            ends = np.cumsum(counts)
+            kept = np.ones(len(row), dtype=bool)
+            for r in over:
+                lo, hi = ends[r] - counts[r], ends[r]
+                kept[lo:hi] = top_in_row(sims[lo:hi], col[lo:hi], self.k)
+            row, col, sims = row[kept], col[kept], sims[kept]
         shape = (stop - start, x.shape[1])
         return sp.csr_matrix((sims, (row, col)), shape=shape)
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         return (history @ self.sim_).toarray()  # (B, I)
+
+
+def top_in_row(values: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
+    """(n,) bool: the ``k`` largest of one row's ``values``, ties at the k-th to the lower
+    ``cols`` (as a stable sort by score in item order would keep), in O(n) per row: a partition
+    for the k-th value instead of sorting the block (the sparse route's cost at 1M items)."""
+    n = len(values)
+    threshold = np.partition(values, n - k)[n - k]  # the k-th largest
+    kept = values > threshold
+    ties = np.flatnonzero(values == threshold)
+    need = k - int(kept.sum())
+    if len(ties) > need:
+        ties = ties[np.argpartition(cols[ties], need - 1)[:need]] if need else ties[:0]
+    kept[ties] = True
+    return kept
 
 
 def co_occurrence_bound(x: sp.csr_matrix, xt: sp.csr_matrix) -> np.ndarray:

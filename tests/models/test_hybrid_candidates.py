@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recsys.models import memory
 from recsys.models.als import ALS
 from recsys.models.base import TrainData, exclude, top_k
 from recsys.models.candidates import CandidatePool, candidate_recall, part_scores
 from recsys.models.ease import EASE
 from recsys.models.hybrid import Hybrid
 from recsys.models.itemknn import ItemKNN
+from recsys.models.memory import MemoryBudget
 from recsys.models.tfidf import TfidfRecommender
 
 WORDS = [f"w{i}" for i in range(30)]
@@ -144,3 +146,71 @@ def test_candidate_pool_refuses_bad_values():
         CandidatePool(per_user=2)
     sources = CandidatePool(per_user=500).sources()
     assert (sources.collaborative, sources.text, sources.text_tail) == (200, 200, 100)
+
+
+@pytest.mark.parametrize("pool", [CandidatePool(mode="off"), CandidatePool(mode="on", per_user=60)])
+def test_the_refit_reuses_tfidf_and_gives_the_lists_a_recomputed_one_gives(pool, data, monkeypatch):
+    fits = []
+    real_fit = TfidfRecommender.fit
+
+    def counted(self, d):
+        fits.append(d.matrix.nnz)
+        return real_fit(self, d)
+
+    monkeypatch.setattr(TfidfRecommender, "fit", counted)
+    reused = fitted(data, pool)
+    assert len(fits) == 1  # fitted once on the inner holdout, kept for the refit
+    assert reused.lm_.train_ is reused.train_  # pointed at the full training matrix
+    assert reused.cf_.train_.nnz == data.matrix.nnz  # the collaborative part is refitted
+    monkeypatch.setattr(Hybrid, "_text_only", lambda self: (None, None))
+    recomputed = fitted(data, pool)
+    assert len(fits) == 3  # without the reuse: the inner fit, then the refit
+    users = np.arange(data.n_users)
+    a, va = reused.recommend(users, 20)
+    b, vb = recomputed.recommend(users, 20)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(va, vb)
+
+
+def test_tuning_on_the_tuned_users_neighbour_rows_only_changes_nothing(data, monkeypatch):
+    pool = CandidatePool(mode="on", per_user=60)
+    rows_asked = []
+    real = ItemKNN.fit_rows
+
+    def spy(self, d, rows):
+        rows_asked.append(len(rows))
+        return real(self, d, rows)
+
+    monkeypatch.setattr(ItemKNN, "fit_rows", spy)
+    with memory.using(MemoryBudget(300_000)):  # ItemKNN on its sparse route, which fits rows
+        restricted = fitted(data, pool, cf_params={"k": 20})
+        monkeypatch.setattr(Hybrid, "_tune_rows", lambda self, fit, held: None)
+        whole = fitted(data, pool, cf_params={"k": 20})
+    assert len(rows_asked) == 1 and 0 < rows_asked[0] < data.n_items  # the inner fit only
+    assert restricted.cf_.route_ == "sparse"
+    assert restricted.blend_ == whole.blend_
+    assert restricted.random_trials_ == whole.random_trials_
+    users = np.arange(data.n_users)
+    np.testing.assert_array_equal(restricted.recommend(users, 20)[0], whole.recommend(users, 20)[0])
+
+
+def test_the_refit_reuses_the_lexical_tfidf_next_to_another_text_part(data, monkeypatch):
+    fits = []
+    real_fit = TfidfRecommender.fit
+
+    def counted(self, d):
+        fits.append(d.matrix.nnz)
+        return real_fit(self, d)
+
+    monkeypatch.setattr(TfidfRecommender, "fit", counted)
+    # mostpop stands in for a text part fitted on interactions (the LM): refitted, not kept
+    reused = Hybrid(cf="itemknn", lm="mostpop", random_trials=8).fit(data)
+    assert len(fits) == 1 and reused.lexical_.train_ is reused.train_
+    assert reused.lm_.train_.nnz == data.matrix.nnz  # the other text part is refitted
+    monkeypatch.setattr(Hybrid, "_text_only", lambda self: (None, None))
+    recomputed = Hybrid(cf="itemknn", lm="mostpop", random_trials=8).fit(data)
+    assert len(fits) == 3
+    users = np.arange(data.n_users)
+    np.testing.assert_array_equal(
+        reused.recommend(users, 20)[0], recomputed.recommend(users, 20)[0]
+    )
