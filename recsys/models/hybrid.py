@@ -434,7 +434,9 @@ class Hybrid(CandidateScoring, Recommender):
         blend, chosen = ascend(best.blend, measure, objective, trials)
         self.max_accuracy_loss, self.blend_ = max_accuracy_loss, blend
         self.main_blend_ = self.fill_blend_ = blend
-        self.reserve_share_, self.reserve_trials_ = 0.0, []
+        self.reserve_share_ = 0.0
+        self.reserve_trials_: list[dict] = []
+        self.reserve_pick_: dict | None = None
         if self.reserve.mode != "off" and self.measure_reserved_ is not None:
             self._choose_reserve(found[-1].blend, trials, chosen, objective)
         return trials
@@ -442,7 +444,8 @@ class Hybrid(CandidateScoring, Recommender):
     def _choose_reserve(self, accurate: Blend, trials: list[Trial], chosen, objective) -> None:
         """Reserved slots on validation: the accurate blend's top k - q, the last q slots from
         the tuned blend or the best long-tail blend measured; q = 0 (``blend_`` alone) stays a
-        candidate and wins ties. Sets ``main_blend_``, ``fill_blend_``, ``reserve_share_``."""
+        candidate and wins ties. Sets ``main_blend_``, ``fill_blend_``, ``reserve_share_`` and
+        ``reserve_pick_`` (the chosen entry of ``reserve_trials_``, None for q = 0)."""
         widest = max(trials, key=lambda x: (x.long_tail, x.recall)).blend
         fills = [self.blend_, widest]
         if self.reserve.mode == "fixed":
@@ -450,6 +453,7 @@ class Hybrid(CandidateScoring, Recommender):
         else:
             step = 1.0 / 20
             shares = [q * step for q in range(1, int(self.reserve.max_share / step + 1e-9) + 1)]
+        assert self.measure_reserved_ is not None  # the every-item path tuned
         measured = self.measure_reserved_(accurate, fills, shares)
         self.reserve_trials_ = [
             {"fill": ("tuned", "widest")[f], "share": share, "recall": r, "long_tail": t}
@@ -457,14 +461,15 @@ class Hybrid(CandidateScoring, Recommender):
         ]
         if self.reserve.mode == "fixed":  # the tuned blend fills the fixed slots
             self.main_blend_, self.reserve_share_ = accurate, self.reserve.share
+            self.reserve_pick_ = self.reserve_trials_[0]
             return
         best, best_value = None, objective(*chosen)
-        for (f, share), m in measured.items():
+        for n, ((f, share), m) in enumerate(measured.items()):
             if objective(*m) > best_value + 1e-9:
-                best, best_value = (fills[f], share), objective(*m)
+                best, best_value = (fills[f], share, n), objective(*m)
         if best is not None:
             self.main_blend_, self.fill_blend_ = accurate, best[0]
-            self.reserve_share_ = best[1]
+            self.reserve_share_, self.reserve_pick_ = best[1], self.reserve_trials_[best[2]]
 
     # -- scoring ------------------------------------------------------------------------------
     def _text_parts(self, users, history, groups) -> tuple[np.ndarray, np.ndarray]:
