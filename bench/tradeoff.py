@@ -62,7 +62,7 @@ def measure_top(top: np.ndarray, stage, users: np.ndarray) -> dict:
     return {k: float(m[k]) for k in ("recall@20", "tail_recall@20", "cold_recall@20")}
 
 
-def curves(data_dir: Path, seed: int) -> dict[str, list[dict]]:
+def curves(data_dir: Path, seed: int, losses=LOSSES) -> dict[str, list[dict]]:
     dataset, text = resolve(data_dir)
     exp = prepare(dataset, Protocol(seed=seed), text)
     st, users = exp.final, exp.final.users
@@ -72,7 +72,7 @@ def curves(data_dir: Path, seed: int) -> dict[str, list[dict]]:
 
     hybrid = make_model("hybrid", seed=seed, reserve=Reserve("tuned")).fit(data)
     out["hybrid"], out["hybrid+reserve"] = [], []
-    for loss in LOSSES:
+    for loss in losses:
         hybrid.retune(loss)
         point = measure(hybrid.score(users, history), st, users)  # blend_ alone: no reserve
         valid = hybrid.measure_(hybrid.blend_)
@@ -124,9 +124,9 @@ def frontier_at(points: list[dict], recall: float) -> float:
     return max(ok) if ok else -1.0
 
 
-def report(out: dict, seconds: float) -> str:
+def report(out: dict, seconds: float, command: str = "python bench/tradeoff.py") -> str:
     lines = ["# Accuracy vs long tail (R@20 vs tail-R@20)", "",
-             f"`python bench/tradeoff.py` — {time.strftime('%Y-%m-%d')}, {seconds:.0f} s. "
+             f"`{command}` — {time.strftime('%Y-%m-%d')}, {seconds:.0f} s. "
              "ml-latest-small, the quality-bench protocol, test stage. Plot: `tradeoff.html`.",
              ""]  # fmt: skip
     for name, points in out.items():
@@ -194,11 +194,14 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=ML_SMALL)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=OUT)
+    losses = ",".join(map(str, LOSSES))
+    p.add_argument("--losses", default=losses, help="the hybrid curves' max_accuracy_loss values")
     args = p.parse_args(argv)
     t = time.time()
-    out = curves(args.data, args.seed)
+    out = curves(args.data, args.seed, tuple(float(x) for x in args.losses.split(",")))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(out, time.time() - t))
+    command = " ".join(["python bench/tradeoff.py", *(sys.argv[1:] if argv is None else argv)])
+    args.out.write_text(report(out, time.time() - t, command))
     args.out.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
     plot(out, args.out.with_suffix(".html"))
     print(args.out.read_text())
