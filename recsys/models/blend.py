@@ -5,7 +5,8 @@ For an item in band b (head / tail / cold) and a user u (see :mod:`recsys.models
     score(u, i) = a_b * z_cf(u, i) + w_b * z_text(u, i) + c_b + d_b * t_u + e_b * n_u
 
 A :class:`Blend` holds w (``weights``), c (``offsets``), d (``tail_slopes``) and e
-(``length_slopes``), one value per band.
+(``length_slopes``), one value per band. :class:`Reserve` says how many of a list's last slots go
+to long-tail items (:func:`reserve_slots`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.evaluation.metrics import COLD, HEAD
+from recsys.models.base import top_k
 
 Field = Literal["weights", "offsets", "tail_slopes", "length_slopes"]
+ReserveMode = Literal["off", "fixed", "tuned"]
 PerBand = tuple[float, float, float]  # (head, tail, cold)
 
 
@@ -97,3 +100,69 @@ def tail_affinity(history: sp.csr_matrix, groups: np.ndarray) -> np.ndarray:
     rows = np.repeat(np.arange(history.shape[0]), n)
     outside = np.bincount(rows[groups[history.indices] != HEAD], minlength=history.shape[0])
     return (outside / np.maximum(n, 1)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Reserve:
+    """Reserved long-tail slots: a list of k keeps the most accurate blend's top k - q and fills
+    its last q slots with the best tail and cold items (by a long-tail blend's scores).
+
+    Attributes:
+        mode: ``off`` (one blend ranks the whole list), ``fixed`` (q = round(``share`` * k)) or
+            ``tuned`` (q / 20 and the long-tail blend chosen on the hybrid's validation under its
+            ``max_accuracy_loss`` rule, up to ``max_share``; q = 0 stays a candidate).
+        share: the share of the list reserved in ``fixed`` mode.
+        max_share: the largest share ``tuned`` tries.
+    """
+
+    mode: ReserveMode = "off"
+    share: float = 0.0
+    max_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("off", "fixed", "tuned"):
+            raise ValueError(f"reserve mode must be off, fixed or tuned, got {self.mode!r}")
+        for name in ("share", "max_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"reserve {name} must be within [0, 1], got {value}")
+
+
+def reserved_count(share: float, k: int) -> int:
+    """q, the slots of a list of ``k`` reserved for long-tail items at ``share``."""
+    return int(min(k, max(0, round(share * k))))
+
+
+def reserve_slots(
+    main: tuple[np.ndarray, np.ndarray], fill: tuple[np.ndarray, np.ndarray], q: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(B, k) items and scores: ``main``'s top k - q, then the first q of ``fill`` not among them,
+    then ``main``'s next items for any slot ``fill`` cannot fill.
+
+    ``main`` and ``fill`` are (items, scores) top lists of k, best first (``fill`` ranked over
+    long-tail items only); -inf scores mark no item (seen or out of scope). Each slot keeps the
+    score of the list it came from; a row with fewer than k items ends in -inf slots.
+    """
+    main_top, main_val = main
+    fill_top, fill_val = fill
+    k = main_top.shape[1]
+    q = min(max(q, 0), k)
+    kept = main_top[:, : k - q]
+    ok_fill = np.isfinite(fill_val) & ~(fill_top[:, :, None] == kept[:, None, :]).any(axis=2)
+    ok_fill &= np.cumsum(ok_fill, axis=1) <= q
+    rest, rest_val = main_top[:, k - q :], main_val[:, k - q :]
+    taken = np.where(ok_fill, fill_top, -1)
+    ok_rest = np.isfinite(rest_val) & ~(rest[:, :, None] == taken[:, None, :]).any(axis=2)
+    items = np.concatenate([kept, fill_top, rest], axis=1)
+    values = np.concatenate([main_val[:, : k - q], fill_val, rest_val], axis=1)
+    ok = np.concatenate([np.isfinite(main_val[:, : k - q]), ok_fill, ok_rest], axis=1)
+    order = np.argsort(~ok, axis=1, kind="stable")[:, :k]
+    found = np.take_along_axis(ok, order, axis=1)
+    values = np.where(found, np.take_along_axis(values, order, axis=1), -np.inf)
+    return np.take_along_axis(items, order, axis=1), values.astype(np.float32)
+
+
+def long_tail_top(scores: np.ndarray, groups: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(B, k) items and scores of the best tail and cold items (head items left out)."""
+    masked = np.where(groups[None, :] == HEAD, -np.inf, scores).astype(np.float32)
+    return top_k(masked, k)

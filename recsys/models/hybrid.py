@@ -25,6 +25,15 @@ on the inner holdout, take every long-tail slot; a geometric mean still starved 
 ascent alone, from the collaborative blend, stalled on ml-latest-small in a corner that gave the
 cold band few slots.)
 
+Reserved slots (``reserve``, a :class:`~recsys.models.blend.Reserve`; off by default): a list of
+k keeps the most accurate blend's top k - q and gives its last q slots to the best tail and cold
+items, ranked by a long-tail blend (the one tuned for ``max_accuracy_loss``, or the blend with the
+best long-tail figure measured). The last positions carry little of recall@20, so a few reserved
+slots buy long-tail recall at a small cost. ``tuned`` picks q (as a share of 20) and the long-tail
+blend on the same validation and under the same ``max_accuracy_loss`` rule as the blend, q = 0
+(the tuned blend alone) included. Only on the every-item path; lists drawn from candidates and lists
+under a candidate scope (``tail``, ``cold``) are ranked by the one blend.
+
 The collaborative part is picked by size when ``cf="auto"`` (the default; see
 :func:`pick_collaborative`): EASE while its (I, I) route fits the memory budget (it may still
 take the smaller (U, U) dual route), else ItemKNN on sparse co-occurrence, else ALS;
@@ -54,7 +63,16 @@ from recsys.evaluation import metrics
 from recsys.evaluation.metrics import COLD, HEAD
 from recsys.models import memory
 from recsys.models.base import Recommender, TrainData, exclude, standardise, top_k
-from recsys.models.blend import Blend, blend_scores, offsets, user_features
+from recsys.models.blend import (
+    Blend,
+    Reserve,
+    blend_scores,
+    long_tail_top,
+    offsets,
+    reserve_slots,
+    reserved_count,
+    user_features,
+)
 from recsys.models.blend_search import RANDOM_TRIALS, Trial, ascend, random_blend
 from recsys.models.candidates import CandidatePool
 from recsys.models.hybrid_pool import CandidateScoring, blend_cells
@@ -90,6 +108,7 @@ class Hybrid(CandidateScoring, Recommender):
         head_rule: popularity.Rule = "top_share",
         head_value: float | None = 0.2,
         candidate_pool: CandidatePool | None = None,
+        reserve: Reserve | None = None,
     ) -> None:
         """``blend`` fixes the :class:`~recsys.models.blend.Blend` instead of searching it;
         ``max_tune_cells`` caps held-out users x items measured per blend (a seeded sample of
@@ -98,7 +117,8 @@ class Hybrid(CandidateScoring, Recommender):
         (:class:`~recsys.models.lm.RunTower`) instead of training one; ``head_rule`` and
         ``head_value`` define the bands (:func:`recsys.data.popularity.head_mask`), as on the
         Data page. ``candidate_pool`` says when lists are drawn from candidates (past 100,000
-        items by default; :mod:`recsys.models.hybrid_pool`)."""
+        items by default; :mod:`recsys.models.hybrid_pool`). ``reserve`` reserves a list's last
+        slots for long-tail items (module docstring; off by default)."""
         if max_tune_cells < 1:
             raise ValueError(f"max_tune_cells must be >= 1, got {max_tune_cells}")
         popularity.head_mask(np.zeros(1), head_rule, head_value)  # refuses an unknown rule
@@ -111,6 +131,10 @@ class Hybrid(CandidateScoring, Recommender):
         self.lm_params = {"debias": 0.0, **(lm_params or {})} if lm == "lm" else lm_params or {}
         self.blend = blend
         self.candidate_pool = candidate_pool or CandidatePool()
+        self.reserve = reserve or Reserve()
+        if self.reserve.mode == "tuned" and blend is not None:
+            raise ValueError("reserve mode 'tuned' needs the blend searched; with a fixed blend "
+                             "use Reserve('fixed', share)")  # fmt: skip
 
     # -- fitting ------------------------------------------------------------------------------
     def _components(self, data: TrainData, kept: tuple = (None, None), rows=None):
@@ -136,7 +160,11 @@ class Hybrid(CandidateScoring, Recommender):
 
             lm = RunTower(**self.lm_params).fit(data)
         else:
-            lm = make_model(self.lm, seed=self.seed, **self.lm_params).fit(data)
+            lm_params = dict(self.lm_params)
+            if self.lm == "lm" and lm_params.get("debias") == "band":  # the LM's bands = ours
+                lm_params.setdefault("head_rule", self.head_rule)
+                lm_params.setdefault("head_value", self.head_value)
+            lm = make_model(self.lm, seed=self.seed, **lm_params).fit(data)
         lexical = self.lexical and self.lm != "tfidf"  # TF-IDF twice would add nothing
         self.lexical_ = kept[1]
         if self.lexical_ is None and lexical:
@@ -180,6 +208,10 @@ class Hybrid(CandidateScoring, Recommender):
                 self._pool_neighbours()
         if self.blend is not None:
             self.blend_ = self.blend
+            self.main_blend_ = self.fill_blend_ = self.blend
+            self.reserve_share_ = self.reserve.share if self.reserve.mode == "fixed" else 0.0
+        if self.pool_used_:  # lists drawn from candidates are ranked by the one blend
+            self.reserve_share_ = 0.0
 
     def _tune_rows(self, fit: sp.csr_matrix, held: sp.csr_matrix) -> np.ndarray:
         """Items in the histories of the held-out users :meth:`_tune` will sample."""
@@ -244,7 +276,31 @@ class Hybrid(CandidateScoring, Recommender):
             long_tail = min(found) + 0.1 * max(found) if found else 0.0
             return float(m[f"recall@{k}"]), float(long_tail)
 
+        def measure_reserved(main: Blend, fills: list[Blend], shares: list[float]):
+            """{(fill index, share): (recall, long-tail)} of reserved lists (full path only)."""
+            tops: dict[tuple[int, float], list[np.ndarray]] = {}
+            for b in blocks:
+                main_top = top_k(blend_scores(z_cf[b], z_lm[b], groups, main, features[b]), k)
+                for f, fill in enumerate(fills):
+                    scores = blend_scores(z_cf[b], z_lm[b], groups, fill, features[b])
+                    fill_top = long_tail_top(scores, groups, k)
+                    for share in shares:
+                        q = reserved_count(share, k)
+                        tops.setdefault((f, share), []).append(
+                            reserve_slots(main_top, fill_top, q)[0]
+                        )
+            out = {}
+            for key, parts in tops.items():
+                top = np.vstack(parts)
+                m = metrics.evaluate_topk(top, target, counts, groups, (k,))
+                bands = metrics.evaluate_by_band(top, target, counts, groups, (k,))
+                found = [v for b in ("tail", "cold") if np.isfinite(v := bands[b][f"recall@{k}"])]
+                long_tail = min(found) + 0.1 * max(found) if found else 0.0
+                out[key] = (float(m[f"recall@{k}"]), float(long_tail))
+            return out
+
         self.measure_ = measure
+        self.measure_reserved_ = None if cells is not None else measure_reserved
         self.accurate_: tuple[float, list[Trial]] | None = None
         rng = np.random.default_rng(self.seed)
         blends = [random_blend(rng) for _ in range(self.random_trials)]  # all draws, then measures
@@ -323,6 +379,9 @@ class Hybrid(CandidateScoring, Recommender):
         """As :meth:`Recommender.recommend`; on the candidate path each list is drawn from the
         user's candidates (:meth:`top_among`), in batches of :meth:`batch_rows`."""
         if not getattr(self, "pool_used_", False):
+            if candidates is None and reserved_count(getattr(self, "reserve_share_", 0.0), k):
+                return self._reserved(np.asarray(users, dtype=np.int64), k, history,
+                                      exclude_seen)  # fmt: skip
             return super().recommend(users, k, history, exclude_seen, candidates)
         from recsys.models.scope import CandidateScope
 
@@ -340,6 +399,25 @@ class Hybrid(CandidateScoring, Recommender):
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
         return np.vstack([f[0] for f in found]), np.vstack([f[1] for f in found])
 
+    def _reserved(self, users, k, history, exclude_seen) -> tuple[np.ndarray, np.ndarray]:
+        """Lists with reserved long-tail slots (:func:`~recsys.models.blend.reserve_slots`)."""
+        history = self.train_[users] if history is None else history.tocsr()
+        q, rows, found = reserved_count(self.reserve_share_, k), self.batch_rows(), []
+        for s in range(0, len(users), rows):
+            block, seen = users[s : s + rows], history[s : s + rows]
+            z_cf, z_text = self._z_scores(block, seen)
+            features = self._features(seen)
+            main = blend_scores(z_cf, z_text, self.groups_, self.main_blend_, features)
+            fill = blend_scores(z_cf, z_text, self.groups_, self.fill_blend_, features)
+            del z_cf, z_text
+            if exclude_seen:
+                exclude(main, seen)
+                exclude(fill, seen)
+            found.append(reserve_slots(top_k(main, k), long_tail_top(fill, self.groups_, k), q))
+        if not found:
+            return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+        return np.vstack([f[0] for f in found]), np.vstack([f[1] for f in found])
+
     def describe(self) -> str:
         """One line: which collaborative and text parts were used, and on how many users tuned."""
         line = (
@@ -350,6 +428,11 @@ class Hybrid(CandidateScoring, Recommender):
                 f"; blend tuned on a seeded sample of {self.tune_users_[0]:,} of "
                 f"{self.tune_users_[1]:,} held-out users (max_tune_cells, memory budget)"
             )
+        q = reserved_count(getattr(self, "reserve_share_", 0.0), 20)
+        if self.reserve.mode != "off":
+            why = self.reserve.mode + (", candidate path" if self.pool_used_ else "")
+            slots = f"{q} of every 20 list slots" if q else "no list slots"
+            line += f"; {slots} reserved for tail and cold items ({why})"
         if getattr(self, "pool_used_", False):
             return f"{line}; {self.pool_note()}"
         return f"{line}; every item scored (no candidates at {self.train_.shape[1]:,} items)"
@@ -385,9 +468,45 @@ class Hybrid(CandidateScoring, Recommender):
             return t + 1e-3 * r if r >= floor else -1.0 + r
 
         best = max(trials, key=lambda x: objective(x.recall, x.long_tail))
-        blend, _ = ascend(best.blend, measure, objective, trials)
+        blend, chosen = ascend(best.blend, measure, objective, trials)
         self.max_accuracy_loss, self.blend_ = max_accuracy_loss, blend
+        self.main_blend_ = self.fill_blend_ = blend
+        self.reserve_share_ = 0.0
+        self.reserve_trials_: list[dict] = []
+        self.reserve_pick_: dict | None = None
+        if self.reserve.mode != "off" and self.measure_reserved_ is not None:
+            self._choose_reserve(found[-1].blend, trials, chosen, objective)
         return trials
+
+    def _choose_reserve(self, accurate: Blend, trials: list[Trial], chosen, objective) -> None:
+        """Reserved slots on validation: the accurate blend's top k - q, the last q slots from
+        the tuned blend or the best long-tail blend measured; q = 0 (``blend_`` alone) stays a
+        candidate and wins ties. Sets ``main_blend_``, ``fill_blend_``, ``reserve_share_`` and
+        ``reserve_pick_`` (the chosen entry of ``reserve_trials_``, None for q = 0)."""
+        widest = max(trials, key=lambda x: (x.long_tail, x.recall)).blend
+        fills = [self.blend_, widest]
+        if self.reserve.mode == "fixed":
+            shares = [self.reserve.share]
+        else:
+            step = 1.0 / 20
+            shares = [q * step for q in range(1, int(self.reserve.max_share / step + 1e-9) + 1)]
+        assert self.measure_reserved_ is not None  # the every-item path tuned
+        measured = self.measure_reserved_(accurate, fills, shares)
+        self.reserve_trials_ = [
+            {"fill": ("tuned", "widest")[f], "share": share, "recall": r, "long_tail": t}
+            for (f, share), (r, t) in measured.items()
+        ]
+        if self.reserve.mode == "fixed":  # the tuned blend fills the fixed slots
+            self.main_blend_, self.reserve_share_ = accurate, self.reserve.share
+            self.reserve_pick_ = self.reserve_trials_[0]
+            return
+        best, best_value = None, objective(*chosen)
+        for n, ((f, share), m) in enumerate(measured.items()):
+            if objective(*m) > best_value + 1e-9:
+                best, best_value = (fills[f], share, n), objective(*m)
+        if best is not None:
+            self.main_blend_, self.fill_blend_ = accurate, best[0]
+            self.reserve_share_, self.reserve_pick_ = best[1], self.reserve_trials_[best[2]]
 
     # -- scoring ------------------------------------------------------------------------------
     def _text_parts(self, users, history, groups) -> tuple[np.ndarray, np.ndarray]:
