@@ -17,6 +17,7 @@ import shlex
 import time
 from dataclasses import asdict
 from html import escape
+from typing import cast
 from urllib.parse import urlencode
 
 import numpy as np
@@ -143,7 +144,7 @@ def tradeoff_figure(
                 y=rows[f"ndcg@{k}"],
                 mode="lines+markers",
                 name=f"{text(label, 60)} · {strategy}",
-                hovertext=_sweep_hover(label, str(strategy), rows, k),
+                hovertext=_sweep_hover(label, cast(rerank.Strategy, strategy), rows, k),
                 hoverinfo="text",
                 opacity=0.45 if dotted else 1.0,
                 line=dict(color=STRATEGY_COLORS[str(strategy)], dash="dot" if dotted else "solid"),
@@ -162,7 +163,7 @@ def tradeoff_figure(
 
 
 def setting_figure(
-    curve: pd.DataFrame, label: str, strategy: str, k: int, chosen: tuple[float, float]
+    curve: pd.DataFrame, label: str, strategy: rerank.Strategy, k: int, chosen: tuple[float, float]
 ) -> go.Figure:
     """The chosen setting alone: one model's sweep for one strategy, its no-boost end ringed and
     ``chosen`` = (tail share, NDCG) as a star. Small, so redrawing it at every slider move is
@@ -200,7 +201,7 @@ def setting_figure(
     return fig
 
 
-def _sweep_hover(label: str, strategy: str, rows: pd.DataFrame, k: int) -> list[str]:
+def _sweep_hover(label: str, strategy: rerank.Strategy, rows: pd.DataFrame, k: int) -> list[str]:
     return [
         f"{text(label)}<br>{text(rerank.STRATEGIES[strategy])} · boost {b:.2f}"
         f"<br>NDCG@{k} {n:.4f} · Recall@{k} {r:.4f}<br>tail share {a:.1%}"
