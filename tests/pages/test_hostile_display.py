@@ -171,7 +171,7 @@ def test_embeddings_page_keeps_titles_categories_and_run_name_inert(hostile):
     )
     shown = assert_inert(at)
     assert r"\[run\]\(https\:attacker" in shown  # the compared run's heading
-    assert "nearest neighbours of" in shown  # the searched title's caption
+    assert " nearest items to “" in shown  # the searched title's caption
     legend = [str(t.get("name")) for c in at.get("plotly_chart")
               for t in json.loads(c.proto.spec)["data"]]  # fmt: skip
     assert any("&lt;img src=x onerror=alert(1)&gt;" in n for n in legend), legend

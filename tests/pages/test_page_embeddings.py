@@ -169,7 +169,7 @@ def test_browser_draws_item_map_and_box_selection_lists_items(app_server, page):
     # A cold checkout encodes the catalogue (~20-100 s on 2 busy cores) and compiles UMAP (~40 s)
     # once; later visits read both from .cache/.
     expect(plot.locator("canvas").first).to_be_attached(timeout=300_000)
-    expect(page.get_by_text("2-D distances are only a picture")).to_be_visible()
+    expect(page.get_by_text("2-D distances are only a picture")).to_be_visible(timeout=60_000)
     drawn = plot.evaluate("el => el._fullData.reduce((n, trace) => n + trace._length, 0)")
     assert drawn == 2000
 
