@@ -185,7 +185,7 @@ def test_browser_quick_run_progress_moves_and_finishes(app_server, page):
     from playwright.sync_api import expect
 
     open_page(page, app_server)
-    fill_form(page, "adapter", epochs=1, batch=64, max_steps=60)
+    fill_form(page, "adapter", epochs=2, batch=8, max_steps=1500)  # several polls long
     page.evaluate(RECORD_PROGRESS_JS)
     page.get_by_role("button", name="Launch").click()
     bar = page.get_by_role("progressbar")
@@ -208,9 +208,9 @@ def test_browser_cancel_a_run_marks_it_cancelled(app_server, page):
     from playwright.sync_api import expect
 
     open_page(page, app_server)
-    fill_form(page, "adapter", epochs=50, batch=64, max_steps=0)
+    fill_form(page, "adapter", epochs=200, batch=8, max_steps=0)  # never ends by itself
     page.get_by_role("button", name="Launch").click()
-    live = re.compile(r"^running · epoch \d+/50 · step [1-9]")
+    live = re.compile(r"^running · epoch \d+/200 · step [1-9]")
     expect(page.get_by_text(live)).to_be_visible(timeout=180_000)
     heading = page.get_by_role("heading", name=re.compile(r"^Run \d{8}-")).inner_text()
     # A second tab (a new session) follows the same live run: state lives in the run folder.
