@@ -4,6 +4,7 @@ that keeps every band."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from recsys.data.popularity import COLD, HEAD, TAIL
 
@@ -36,7 +37,12 @@ def stratified_sample(strata: np.ndarray, budget: int, seed: int = 0) -> np.ndar
     n = len(strata)
     if n <= budget:
         return np.arange(n)
-    names, inverse, sizes = np.unique(strata, return_inverse=True, return_counts=True)
+    # np.unique's sorted strata by hashing (a sort of 10^6 Python strings takes a second)
+    codes, found = pd.factorize(strata)
+    order = np.argsort(np.asarray(found, dtype=strata.dtype), kind="stable")
+    names = np.asarray(found)[order]
+    inverse = np.argsort(order)[codes]
+    sizes = np.bincount(inverse, minlength=len(names))
     floor = np.minimum(sizes, max(1, budget // (2 * len(names))))
     left = sizes - floor
     spare = max(0, budget - int(floor.sum()))

@@ -41,3 +41,16 @@ def test_stratified_sample_keeps_every_band_within_budget():
 def test_stratified_sample_under_budget_is_everything():
     strata = np.array(["a", "b", "a"])
     np.testing.assert_array_equal(sampling.stratified_sample(strata, 10), [0, 1, 2])
+
+
+def test_stratified_sample_is_the_same_for_object_and_fixed_width_labels():
+    # the page passes an object array of band labels; strata are ranked by name either way
+    rng = np.random.default_rng(3)
+    strata = rng.choice(
+        np.array(["tail 2-3", "head", "cold", "tail 1"]), 4000, p=[0.1, 0.2, 0.3, 0.4]
+    )
+    picked = sampling.stratified_sample(strata, 300, seed=5)
+    np.testing.assert_array_equal(picked, sampling.stratified_sample(strata.astype(object), 300, 5))
+    first = {s: int((strata[picked] == s).sum()) for s in np.unique(strata)}
+    flipped = sampling.stratified_sample(strata[::-1].copy(), 300, seed=5)
+    assert first == {s: int((strata[::-1][flipped] == s).sum()) for s in np.unique(strata)}
