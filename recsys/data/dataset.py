@@ -101,5 +101,5 @@ def item_text(items: pd.DataFrame, columns: tuple[str, ...]) -> list[str]:
         parts.append(values.str.strip())
     if not parts:
         return [""] * len(items)
-    frame = pd.concat(parts, axis=1)
-    return [". ".join(p for p in row if p) for row in frame.itertuples(index=False, name=None)]
+    columns_ = [part.to_numpy(dtype=object) for part in parts]  # fast to iterate, unlike Arrow
+    return [". ".join(p for p in row if p) for row in zip(*columns_, strict=True)]
