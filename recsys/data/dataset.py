@@ -31,6 +31,15 @@ def quote(value: object, limit: int = MAX_VALUE_CHARS) -> str:
     return repr(shorten(value, limit)) if isinstance(value, str) else shorten(value, limit)
 
 
+def blank(values: pd.Series) -> pd.Series:
+    """Missing cells: NaN / None, and in a text column empty or all-space strings (a numeric or
+    datetime column is not turned into 10^7 strings to find what cannot be there)."""
+    empty = values.isna()
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return empty
+    return empty | (values.astype(str).str.strip() == "")
+
+
 class DataError(ValueError):
     """Bad input data; the message names the file, the column and what was expected.
 

@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from recsys.data.dataset import DataError, quote
+from recsys.data.dataset import DataError, blank, quote
 
 MIN_SECONDS = -9_223_372_036  # 1677-09-21, the first second datetime64[ns] can hold
 MAX_SECONDS = 9_223_372_036  # 2262-04-11, the last
@@ -38,7 +38,7 @@ def to_seconds(raw: pd.Series, where: str) -> tuple[pd.Series, str | None]:
     Raises:
         DataError: empty, non-finite, out-of-range, unparseable or ambiguous values.
     """
-    empty = raw.isna() | (raw.astype(str).str.strip() == "")
+    empty = blank(raw)
     if empty.any():
         raise DataError(
             f"{where} has {int(empty.sum())} empty value(s), first at {_rows(raw, empty)}"

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recsys.data.dataset import DataError, Dataset, item_text, quote, shorten
+from recsys.data.dataset import DataError, Dataset, blank, item_text, quote, shorten
 from recsys.data.timestamps import to_seconds
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -178,7 +178,7 @@ def _label(canon: str, origin: dict[str, str]) -> str:
 def _check_ids(df: pd.DataFrame, cols: tuple[str, ...], source: str, origin: dict) -> None:
     for col in cols:
         values = df[col]
-        null = values.isna() | (values.astype(str).str.strip() == "")
+        null = blank(values)
         if null.any():
             raise DataError(
                 f"{source}: column {_label(col, origin)} has {int(null.sum())} empty id(s), first "
@@ -189,7 +189,7 @@ def _check_ids(df: pd.DataFrame, cols: tuple[str, ...], source: str, origin: dic
 def _to_float(df: pd.DataFrame, col: str, source: str, origin: dict) -> pd.Series:
     where = f"{source}: column {_label(col, origin)}"
     values = pd.to_numeric(df[col], errors="coerce")
-    empty = df[col].isna() | (df[col].astype(str).str.strip() == "")
+    empty = blank(df[col])
     bad = values.isna() & ~empty
     if bad.any():
         raise DataError(
