@@ -34,10 +34,12 @@ LOSSES = (0.0, 0.01, 0.02, 0.03, 0.04, 0.06, 0.08, 0.1, 0.15)
 TAIL, COLD = 0.055, 0.045
 
 
-def points(data_dir: Path, seed: int, losses=LOSSES, lm_params: dict | None = None):
+def points(
+    data_dir: Path, seed: int, losses=LOSSES, lm_params: dict | None = None, test_fraction=0.2
+):
     """(the ceiling's rows, the best anchor's R@20 on the same split)."""
     dataset, text = resolve(data_dir)
-    exp = prepare(dataset, Protocol(seed=seed), text)
+    exp = prepare(dataset, Protocol(seed=seed, test_fraction=test_fraction), text)
     st, users = exp.final, exp.final.users
     data = TrainData(st.train, st.text, exp.index.item_ids, {"validation": st.holdout})
     history = st.train[users]
@@ -88,11 +90,15 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--regime", default="adapter", help="the text tower's regime (top-2: the "
                    "top 2 layers trained too, 1 epoch, as in bench/text_tower.py)")  # fmt: skip
+    p.add_argument("--test-fraction", type=float, default=0.2, help="each user's last share held "
+                   "out for test (another split than the benches tune on)")  # fmt: skip
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     t = time.time()
     lm_params = None if args.regime == "adapter" else {"regime": args.regime, "epochs": 1}
-    rows, anchor = points(args.data, args.seed, lm_params=lm_params)
+    rows, anchor = points(
+        args.data, args.seed, lm_params=lm_params, test_fraction=args.test_fraction
+    )
     command = " ".join(["python bench/ceiling.py", *(sys.argv[1:] if argv is None else argv)])
     text = report(rows, anchor, time.time() - t, command)
     args.out.write_text(text)
