@@ -27,7 +27,7 @@ from recsys.runs.folder import BEST, EMBEDDINGS
 from recsys.whatif import audience, explain, rerank, scorers
 
 SEED = 0  # split and model seed, shown in the page caption
-BASELINE = "ease"  # the collaborative model every list and curve is compared with
+ONE_USER_CACHE = 64  # one-user candidate lists kept (users outside the KPI sample)
 AUDIENCE_USERS = 15
 RUNS_OFFERED = 5  # finished runs offered besides the active one, newest first
 WARMUP_ENV = "LONGTAIL_WARMUP"  # "0": no background warm-up (tests that time a cold page)
@@ -52,15 +52,67 @@ def fitted(source: tuple, rule: str, value: float, model: str, stamp: float = 0.
     return analysis.fit_model(experiment, model, SEED, rule, value)  # hybrids banded by the rule
 
 
+@st.cache_resource(max_entries=4, ttl=common.DATASET_TTL_S)
+def baseline_of(source: tuple, rule: str, value: float) -> str:
+    """The collaborative baseline every list and curve is compared with, chosen by size
+    (:func:`recsys.report.analysis.baseline_model`: EASE where it fits, else ItemKNN)."""
+    _, experiment, _ = prepared(source, rule, value)
+    return analysis.baseline_model(experiment.tuning.train)
+
+
+@st.cache_resource(max_entries=4, ttl=common.DATASET_TTL_S)
+def sample_of(source: tuple, rule: str, value: float) -> np.ndarray | None:
+    """The seeded users the KPIs, curves and cached lists cover (None: every user): on a large
+    dataset the first render does not wait for every user's candidates."""
+    _, experiment, _ = prepared(source, rule, value)
+    return analysis.user_sample(experiment, analysis.Settings(seed=SEED))
+
+
 @st.cache_resource(
     show_spinner="Caching 200 candidates per user…", max_entries=12, ttl=common.DATASET_TTL_S
 )
 def candidates(
     source: tuple, rule: str, value: float, model: str, stamp: float = 0.0, scope: str = "all"
 ) -> rerank.Candidates:
+    """Candidates for every user, or for the seeded sample (:func:`sample_of`) on a large
+    dataset."""
     _, experiment, groups = prepared(source, rule, value)
     scorer = fitted(source, rule, value, model, stamp)
-    return analysis.candidates_of(scorer, experiment, groups, CandidateScope(scope, rule, value))
+    return analysis.candidates_of(
+        scorer,
+        experiment,
+        groups,
+        CandidateScope(scope, rule, value),
+        sample_of(source, rule, value),
+    )
+
+
+def user_candidates(
+    source: tuple,
+    rule: str,
+    value: float,
+    model: str,
+    stamp: float,
+    scope: str,
+    user: int,
+) -> tuple[rerank.Candidates, int]:
+    """(candidates, row) holding user position ``user``: the cached lists where they cover it,
+    else that one user's, built on demand (the same row a full build would give it)."""
+    cands = candidates(source, rule, value, model, stamp, scope)
+    row = cands.row(user)
+    if row is not None:
+        return cands, row
+    return _one_user(source, rule, value, model, stamp, scope, user), 0
+
+
+@st.cache_resource(show_spinner=False, max_entries=ONE_USER_CACHE, ttl=common.DATASET_TTL_S)
+def _one_user(
+    source: tuple, rule: str, value: float, model: str, stamp: float, scope: str, user: int
+) -> rerank.Candidates:
+    _, experiment, groups = prepared(source, rule, value)
+    scorer = fitted(source, rule, value, model, stamp)
+    scoped = CandidateScope(scope, rule, value)
+    return analysis.candidates_of(scorer, experiment, groups, scoped, np.array([user]))
 
 
 def holdout_in(experiment, rule: str, value: float, scope: str):
@@ -108,6 +160,7 @@ def reach_of(
         text[name],
         scope=CandidateScope("cold", rule, value).mask(stage.counts),
         n_users=AUDIENCE_USERS,
+        users=sample_of(source, rule, value),
     )
 
 
@@ -226,7 +279,7 @@ def start_warmup(runs_dir: str) -> Warmup | None:
             ("the sample's shipped vectors and map", _install_sample_artefacts),
             ("the split", lambda: prepared(SAMPLE_KEY, *DEFAULT_RULE)),
             (analysis.model_label(scorers.BLEND), lambda: _warm_model(scorers.BLEND, 0.0)),
-            (analysis.model_label(BASELINE), lambda: _warm_model(BASELINE, 0.0)),
+            ("the collaborative baseline", _warm_baseline),
             ("the catalogue's MiniLM vectors", _warm_vectors),
             ("the sample's map (UMAP compiles once)", _warm_umap),
             (analysis.model_label(best), lambda: _warm_model(*fit_key(best, runs))),
@@ -264,6 +317,10 @@ def _warm_model(model: str, stamp: float) -> None:
     tradeoff(SAMPLE_KEY, *DEFAULT_RULE, model, 10, stamp)
     if _WARMUP is not None:
         _WARMUP.ready.add((model, stamp))
+
+
+def _warm_baseline() -> None:
+    _warm_model(baseline_of(SAMPLE_KEY, *DEFAULT_RULE), 0.0)
 
 
 def _install_sample_artefacts() -> None:

@@ -20,8 +20,8 @@ import streamlit as st
 
 from pages import common
 from pages.rec_models import (
-    BASELINE,
     SEED,
+    baseline_of,
     best_model,
     candidates,
     finished_runs,
@@ -29,9 +29,11 @@ from pages.rec_models import (
     holdout_in,
     prepared,
     reach_of,
+    sample_of,
     similarities,
     terms_of,
     tradeoff,
+    user_candidates,
     user_table,
     warm_status,
 )
@@ -55,7 +57,6 @@ USER_IN_LINK = "rec_user_in_link"  # opt-in: user ids can be personal data, kept
 MODEL_LABELS = analysis.MODEL_LABELS
 TRAINS_LM = {"lm", "hybrid"}  # fine-tune a language model when fitted: the Fine-tune page's job
 BAND_COLORS = {"head": "#dbe7f3", "tail": "#fbe3c4", "cold": "#f6d0d5"}
-BASELINE_LABEL = f"{MODEL_LABELS[BASELINE]} (baseline)"
 BOOST_HELP = {
     "penalty": "Adds boost × (1 − log popularity / log max popularity) to every score.",
     "xquad": "xQuAD weight λ: relevance (1 − λ) against covering head and tail in the user's "
@@ -119,18 +120,19 @@ def report_of(settings: analysis.Settings, fit_as: str, stamp: float):
 
     It runs when the button is clicked, outside this script run (no session state there): it
     reads only what it is given, and the page's cached candidates (the baseline too; none for
-    new items, which EASE cannot rank), so nothing is fitted twice.
+    new items, which a collaborative model cannot rank), so nothing is fitted twice.
     """
-    key, rule_, value_ = source, rule, value
+    key, rule_, value_, base_name = source, rule, value, baseline
 
     def make() -> bytes:
         _, exp, bands = prepared(key, rule_, value_)
         s = settings
-        baseline = None
+        base = None
         if s.scope != "cold":
-            baseline = candidates(key, rule_, value_, BASELINE, 0.0, s.scope)
+            base = candidates(key, rule_, value_, base_name, 0.0, s.scope)
         cands = candidates(key, rule_, value_, fit_as, stamp, s.scope)
-        return render(analysis.assemble(s, data, exp, bands, cands, baseline)).encode("utf-8")
+        found = analysis.assemble(s, data, exp, bands, cands, base, base_name)
+        return render(found).encode("utf-8")
 
     return make
 
@@ -276,7 +278,7 @@ def curves_figure(
     figures take ~0.1 s to build and ~0.3 s to draw); never mutated."""
     curves = {label: tradeoff(source, rule, value, fit_as, k, stamp, scope)}
     if with_baseline:
-        curves[BASELINE_LABEL] = tradeoff(source, rule, value, BASELINE, k, 0.0, scope)
+        curves[baseline_label] = tradeoff(source, rule, value, baseline, k, 0.0, scope)
     return tradeoff_figure(curves, k, None)
 
 
@@ -338,6 +340,9 @@ except Exception as exc:  # noqa: BLE001 - e.g. no user with enough positives to
     st.stop()
 users = [str(u) for u in experiment.index.user_ids]
 titles = titles_of(source)
+baseline = baseline_of(source, rule, value)  # EASE where it fits the memory budget, else ItemKNN
+baseline_label = f"{MODEL_LABELS[baseline]} (baseline)"
+sample = sample_of(source, rule, value)
 runs = finished_runs(Path(st.session_state[common.RUNS_DIR]), st.session_state[common.ACTIVE_RUN])
 all_models = [*runs, scorers.HYBRID_FROZEN, scorers.BLEND]
 all_models += [m for m in MODELS if m not in TRAINS_LM]
@@ -425,7 +430,7 @@ curve = tradeoff(source, rule, value, fit_as, k, stamp, scope)
 no_boost = curve.query("boost == 0 and strategy == @strategy").iloc[0].to_dict()
 metric_row(now, no_boost, k)
 
-with_baseline = scope != "cold" and model != BASELINE
+with_baseline = scope != "cold" and model != baseline
 c_curves, c_setting = st.columns([3, 2])
 c_curves.plotly_chart(
     curves_figure(source, rule, value, fit_as, k, stamp, scope, model_label(model), with_baseline),
@@ -442,13 +447,22 @@ st.caption(
     f"{rerank.STRATEGIES[strategy]} line, ringed where the boost is 0. Left: each line sweeps "
     "the boost from 0 to 1 for one strategy, on the validation split"
     + (
-        "; dotted lines are the collaborative baseline (EASE) under the same strategies."
+        f"; dotted lines are the collaborative baseline ({MODEL_LABELS[baseline]}) under the "
+        "same strategies."
         if with_baseline
         else "."
     )
     + (
+        f" KPIs and curves are over a seeded sample (seed {SEED}) of {len(sample):,} of the "
+        f"{len(users):,} users, those with validation items; any user's list below is "
+        "computed when picked."
+        if sample is not None
+        else ""
+    )
+    + (
         " New items: lists and KPIs hold only items with no training interaction, judged on "
-        "the validation positives among them; EASE cannot rank them, so there is no baseline."
+        f"the validation positives among them; {MODEL_LABELS[baseline]} cannot rank them, so "
+        "there is no baseline."
         if scope == "cold"
         else " Long tail: lists hold only items outside the head, judged on the validation "
         "positives among them."
@@ -490,10 +504,12 @@ update_url(model, strategy, boost, user, scope)
 u = users.index(user)
 row = table.iloc[u]
 history = experiment.tuning.train[u].indices
+user_cands, at = user_candidates(source, rule, value, fit_as, stamp, scope, u)
+user_ranked = ranked if user_cands is cands else rerank.rerank(user_cands, strategy, boost, k)
 explanations = explain.explain_user(
-    u,
-    cands,
-    ranked,
+    at,
+    user_cands,
+    user_ranked,
     history,
     similarities(source, rule, value, run_folder, stamp),
     terms=terms_of(source),
@@ -502,10 +518,8 @@ frame = explain.explanations_frame(explanations, experiment.index.item_ids, titl
 list_tail = float(np.mean(frame["band"] != "head")) if len(frame) else 0.0
 base_frame = None
 if with_baseline:
-    base_ranked = rerank.rerank(
-        candidates(source, rule, value, BASELINE, 0.0, scope), strategy, boost, k
-    )
-    base_items = base_ranked.items[u]
+    base_cands, base_at = user_candidates(source, rule, value, baseline, 0.0, scope, u)
+    base_items = rerank.rerank(base_cands, strategy, boost, k).items[base_at]
     base_frame = pd.DataFrame(
         {
             "rank": np.arange(1, len(base_items) + 1),
@@ -528,14 +542,14 @@ m3.metric(
 )
 if base_frame is not None:
     m4.metric(
-        "Tail share · EASE list",
+        f"Tail share · {MODEL_LABELS[baseline]} list",
         f"{float(np.mean(base_frame['band'] != 'head')):.0%}",
         help="What the collaborative baseline shows this user, same strategy and boost",
     )
 if "rec_random_seed" in st.session_state:
     st.caption(f"Random user drawn with seed {st.session_state['rec_random_seed']}.")
 
-parts = [name.replace("_", " ") for name in cands.parts] + ["tail boost"]
+parts = [name.replace("_", " ") for name in user_cands.parts] + ["tail boost"]
 frame["rank before → after"] = [
     f"{b} → {a}" for b, a in zip(frame["rank before boost"], frame["rank"], strict=True)
 ]
@@ -555,7 +569,7 @@ left.dataframe(
 )
 if base_frame is not None:
     right.markdown(
-        f"**{MODEL_LABELS[BASELINE]} (collaborative baseline)** · same strategy and boost"
+        f"**{MODEL_LABELS[baseline]} (collaborative baseline)** · same strategy and boost"
     )
     right.dataframe(
         base_frame,
@@ -566,8 +580,8 @@ if base_frame is not None:
     )
 else:
     right.info(
-        "No collaborative baseline here: EASE learns only from interactions and cannot rank "
-        "new items."
+        f"No collaborative baseline here: {MODEL_LABELS[baseline]} learns only from "
+        "interactions and cannot rank new items."
         if scope == "cold"
         else "This is the collaborative baseline itself."
     )
@@ -610,7 +624,7 @@ with st.expander("Recent history (training)"):
 if scope == "cold":
     st.subheader("Who would a new item reach?")
     cold = [int(i) for i in np.flatnonzero(groups == popularity.COLD)]
-    first = int(ranked.items[u][0]) if len(ranked.items[u]) else cold[0]
+    first = int(user_ranked.items[at][0]) if len(user_ranked.items[at]) else cold[0]
     keep_valid(NEW_ITEM, cold, first)  # the top new item of this user's list
     item = st.selectbox(
         "New item",
@@ -623,7 +637,9 @@ if scope == "cold":
     reached = audience.audience_frame(reach, users, titles)
     st.dataframe(reached, hide_index=True, width="stretch", key="rec_audience")
     st.caption(
-        f"The {len(reach)} users whose new-items list this item would enter highest (rank "
+        f"The {len(reach)} users"
+        + (f" (of the {len(sample):,} sampled)" if sample is not None else "")
+        + " whose new-items list this item would enter highest (rank "
         "among every new item they have not seen; then the score in units of the user's own "
         "range). Because: the items in that user's history closest to it in text."
     )
@@ -637,7 +653,9 @@ d1.download_button(
     width="stretch",
 )
 d2.download_button(
-    "Download all users' lists (CSV)",
+    "Download all users' lists (CSV)"
+    if sample is None
+    else "Download the sampled users' lists (CSV)",
     lambda: common.csv_bytes(
         explain.lists_frame(
             cands, ranked, experiment.index.user_ids, experiment.index.item_ids, titles
@@ -670,6 +688,6 @@ d3.download_button(
     width="stretch",
     key="rec_report",
     help="One self-contained HTML file of these settings (no network needed to open it): "
-    "dataset, model and boost, KPIs against EASE, the trade-off curve, three example users, "
-    "and how to reproduce it.",
+    f"dataset, model and boost, KPIs against {MODEL_LABELS[baseline]}, the trade-off curve, "
+    "three example users, and how to reproduce it.",
 )

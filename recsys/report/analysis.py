@@ -27,7 +27,10 @@ from recsys.runs.folder import RunFolder
 from recsys.whatif import explain, rerank, scorers
 from recsys.whatif.rerank import Candidates, Reranked, Strategy
 
-BASELINE = "ease"  # the collaborative model every KPI is compared with
+# The collaborative baseline every KPI is compared with: EASE while its items x items fits the
+# memory budget, else what the hybrid picks by size (baseline_model).
+BASELINE = "ease"
+SAMPLE_USERS = 2_000  # KPIs, curves and lists over a seeded sample of users past this many
 SEGMENT_ORDER = [("heavy", "niche"), ("light", "mainstream"), ("heavy", "mainstream"),
                  ("light", "niche")]  # fmt: skip
 MODEL_LABELS = {
@@ -86,6 +89,9 @@ class Settings:
     head_value: float | None = None  # None: the rule's default (popularity.DEFAULT_VALUES)
     seed: int = 0
     users: tuple[str, ...] = ()  # example users; empty: one per segment, chosen by rule
+    # judged users with held-out items past which KPIs, curves and lists are computed over a
+    # seeded sample of them (rerank.user_sample); 0: every user, whatever the size
+    sample_users: int = SAMPLE_USERS
     scope: Scope = "all"  # candidate scope (recsys.models.scope): all, tail or cold (new items)
     upload: Upload | None = None  # data from uploaded files: their names and hashes, not paths
 
@@ -98,6 +104,8 @@ class Settings:
             raise ValueError(f"boost must lie in [0, 1], got {self.boost!r}")
         if self.k < 1:
             raise ValueError(f"k must be at least 1, got {self.k}")
+        if self.sample_users < 0:
+            raise ValueError(f"sample_users must be 0 (all) or more, got {self.sample_users}")
         if self.head_rule not in popularity.RULES:
             raise ValueError(
                 f"head rule must be one of {list(popularity.RULES)}, got {self.head_rule!r}"
@@ -132,6 +140,11 @@ class Analysis:
     ranked: Reranked
     baseline: Candidates | None  # None under the cold scope: EASE cannot rank new items
     baseline_ranked: Reranked | None  # the baseline at the same strategy and boost
+    baseline_model: str = BASELINE  # which collaborative model the baseline is (baseline_model)
+
+    @property
+    def baseline_label(self) -> str:
+        return f"{MODEL_LABELS[self.baseline_model]} (baseline)"
 
     @property
     def scope_mask(self) -> np.ndarray:
@@ -154,10 +167,8 @@ class Analysis:
             f"{s.model_label}, no boost": rerank.rerank(self.candidates, s.strategy, 0.0, k).items,
         }
         if self.baseline is not None and self.baseline_ranked is not None:
-            rows[f"{MODEL_LABELS[BASELINE]} (baseline), boost {s.boost:g}"] = (
-                self.baseline_ranked.items
-            )
-            rows[f"{MODEL_LABELS[BASELINE]} (baseline), no boost"] = rerank.rerank(
+            rows[f"{self.baseline_label}, boost {s.boost:g}"] = self.baseline_ranked.items
+            rows[f"{self.baseline_label}, no boost"] = rerank.rerank(
                 self.baseline, s.strategy, 0.0, k
             ).items
         table = {}
@@ -174,9 +185,7 @@ class Analysis:
         k = self.settings.k
         out = {self.settings.model_label: rerank.tradeoff(self.candidates, self.holdout, k)}
         if self.baseline is not None:
-            out[f"{MODEL_LABELS[BASELINE]} (baseline)"] = rerank.tradeoff(
-                self.baseline, self.holdout, k
-            )
+            out[self.baseline_label] = rerank.tradeoff(self.baseline, self.holdout, k)
         return out
 
     def example_users(self, n: int = 3) -> list[int]:
@@ -184,7 +193,8 @@ class Analysis:
 
         Segments by activity x taste (:func:`recsys.data.segments.user_segments`); within each,
         the user whose history length is the segment's median (ties: first in index order), so
-        the choice is reproducible and not cherry-picked.
+        the choice is reproducible and not cherry-picked. Where the candidates hold a sample of
+        users, the choice is among them. Returns user positions.
         """
         ids = self.user_ids
         if self.settings.users:
@@ -195,6 +205,8 @@ class Analysis:
             return [ids.index(u) for u in self.settings.users]
         table = segments.user_segments(self.experiment.tuning.train, self.groups)
         scored = np.diff(self.holdout.indptr) > 0  # users with validation items
+        if self.candidates.users is not None:
+            scored &= np.isin(np.arange(len(scored)), self.candidates.users)
         chosen = []
         for activity, taste in SEGMENT_ORDER:
             rows = table[(table["activity"] == activity) & (table["taste"] == taste) & scored]
@@ -206,11 +218,15 @@ class Analysis:
         return chosen
 
     def explain(self, user: int) -> pd.DataFrame:
-        """The user's list with score parts, ranks before/after boost and why (one row an item)."""
+        """The user's list with score parts, ranks before/after boost and why (one row an item);
+        ``user``: a position with candidates (every user, or one of the sample)."""
         data, index = self.dataset, self.experiment.index
+        row = self.candidates.row(user)
+        if row is None:
+            raise ValueError(f"user {index.user_ids[user]!r} is not in the analysis' user sample")
         history = self.experiment.tuning.train[user].indices
         found = explain.explain_user(
-            user,
+            row,
             self.candidates,
             self.ranked,
             history,
@@ -242,6 +258,25 @@ def text_similarity(run: str | None, experiment: Experiment, texts) -> dict:
         if (rows >= 0).all():
             return {f"embedding ({Path(run).name})": explain.cosine(loaded[0][rows])}
     return {"text": explain.cosine(explain.tfidf_vectors(texts))}
+
+
+def baseline_model(train) -> str:
+    """The collaborative baseline for a training matrix: EASE while its items x items fits the
+    memory budget, else ItemKNN, else ALS (:func:`recsys.models.hybrid.pick_collaborative`, the
+    rule the hybrid picks its own collaborative part by, so the two stay comparable)."""
+    from recsys.models.hybrid import pick_collaborative
+
+    return pick_collaborative(train)[0]
+
+
+def user_sample(experiment: Experiment, settings: Settings, also=()) -> np.ndarray | None:
+    """The seeded users KPIs, curves and lists are computed over (None: every user), with the
+    positions in ``also`` (e.g. the settings' example users) added."""
+    n = settings.sample_users
+    sample = rerank.user_sample(experiment.tuning.holdout, n, settings.seed) if n else None
+    if sample is None or not len(also):
+        return sample
+    return np.union1d(sample, np.asarray(also, dtype=np.int64))
 
 
 def model_label(choice: str) -> str:
@@ -301,11 +336,15 @@ def candidates_of(
     experiment: Experiment,
     groups: np.ndarray,
     scope: CandidateScope | None = None,
+    users: np.ndarray | None = None,
 ) -> Candidates:
-    """Each user's 200 candidates from a fitted scorer, within ``scope`` (default: all)."""
+    """Each user's 200 candidates from a fitted scorer, within ``scope`` (default: all);
+    ``users``: the positions to build them for (default: every user)."""
     stage = experiment.tuning
     mask = None if scope is None or scope.scope == "all" else scope.mask(stage.counts)
-    return rerank.build_candidates(scorer, stage.train, stage.counts, groups, scope=mask)
+    return rerank.build_candidates(
+        scorer, stage.train, stage.counts, groups, scope=mask, users=users
+    )
 
 
 def fit_candidates(
@@ -314,12 +353,14 @@ def fit_candidates(
     model: str,
     seed: int = 0,
     settings: Settings | None = None,
+    users: np.ndarray | None = None,
 ) -> Candidates:
-    """Fit ``model`` on training minus validation and cache each user's 200 candidates;
-    ``settings`` give the head rule (the hybrids' bands) and the candidate scope."""
+    """Fit ``model`` on training minus validation and cache 200 candidates for each user (of
+    ``users``, default every user); ``settings`` give the head rule (the hybrids' bands) and
+    the candidate scope."""
     s = settings or Settings(model=model, seed=seed)
     scorer = fit_model(experiment, model, seed, s.head_rule, s.head_value)
-    return candidates_of(scorer, experiment, groups, s.candidate_scope)
+    return candidates_of(scorer, experiment, groups, s.candidate_scope, users)
 
 
 def assemble(
@@ -329,8 +370,10 @@ def assemble(
     groups: np.ndarray,
     candidates: Candidates,
     baseline: Candidates | None,
+    baseline_name: str = BASELINE,
 ) -> Analysis:
-    """An :class:`Analysis` from candidates already built (e.g. the page's cached ones)."""
+    """An :class:`Analysis` from candidates already built (e.g. the page's cached ones);
+    ``baseline_name``: the model ``baseline`` was built with (:func:`baseline_model`)."""
     s = settings
     return Analysis(
         settings=s,
@@ -343,22 +386,29 @@ def assemble(
         baseline_ranked=None
         if baseline is None
         else rerank.rerank(baseline, s.strategy, s.boost, s.k),
+        baseline_model=baseline_name,
     )
 
 
 def analyse(settings: Settings, dataset: Dataset | None = None) -> Analysis:
-    """Load (unless ``dataset`` is given), split, fit model and baseline, re-rank."""
+    """Load (unless ``dataset`` is given), split, fit model and baseline, re-rank.
+
+    Past :attr:`Settings.sample_users` judged users, candidates are built for a seeded sample of
+    them (with the settings' example users), so KPIs and curves cost the same on any dataset.
+    """
     from recsys.data.sources import load
 
     data = dataset if dataset is not None else load(settings.data)
     s = settings
     experiment, groups = prepare(data, s)
-    cands = fit_candidates(experiment, groups, s.model, s.seed, s)
+    ids = {str(u): i for i, u in enumerate(experiment.index.user_ids)}
+    chosen = [ids[u] for u in s.users if u in ids]  # unknown ones: example_users says which
+    users = user_sample(experiment, s, chosen)
+    cands = fit_candidates(experiment, groups, s.model, s.seed, s, users)
     base: Candidates | None = None
-    if s.scope != "cold":  # EASE cannot rank new items: no baseline there
+    name = baseline_model(experiment.tuning.train)
+    if s.scope != "cold":  # a collaborative model cannot rank new items: no baseline there
         base = (
-            cands
-            if s.model == BASELINE
-            else fit_candidates(experiment, groups, BASELINE, s.seed, s)
+            cands if s.model == name else fit_candidates(experiment, groups, name, s.seed, s, users)
         )
-    return assemble(s, data, experiment, groups, cands, base)
+    return assemble(s, data, experiment, groups, cands, base, name)

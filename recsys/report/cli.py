@@ -10,7 +10,7 @@ from recsys.data import popularity
 from recsys.data.dataset import Dataset
 from recsys.data.sources import load_table
 from recsys.models.scope import SCOPES
-from recsys.report.analysis import Settings, Upload, UploadedFile, analyse
+from recsys.report.analysis import SAMPLE_USERS, Settings, Upload, UploadedFile, analyse
 from recsys.report.html import render
 from recsys.whatif import rerank, scorers
 
@@ -60,6 +60,13 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--head-value", type=float, help="the rule's x (default: the rule's own)")
     p.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
     p.add_argument("--users", help="comma-separated example user ids (default: one per segment)")
+    p.add_argument(
+        "--sample-users",
+        type=int,
+        default=SAMPLE_USERS,
+        help=f"past this many users with validation items, KPIs and curves are over a seeded "
+        f"sample of that size (default {SAMPLE_USERS}; 0: every user)",
+    )
     p.add_argument("--url", default="http://127.0.0.1:8501", help="dashboard address for links")
     p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     p.set_defaults(handler=run_report)
@@ -87,6 +94,7 @@ def run_report(args: argparse.Namespace) -> int:
         users=tuple(u for u in (args.users or "").split(",") if u),
         scope=args.scope,
         upload=upload,
+        sample_users=args.sample_users,
     )
     page = render(analyse(settings, dataset=dataset), base_url=args.url)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from recsys.data import popularity
-from recsys.report.analysis import BASELINE, MODEL_LABELS, Analysis, titles
+from recsys.report.analysis import MODEL_LABELS, SAMPLE_USERS, Analysis, titles
 from recsys.whatif import rerank
 
 SECTIONS = {
@@ -233,6 +233,8 @@ def command(a: Analysis) -> str:
         parts += ["--scope", s.scope]
     if s.users:
         parts += ["--users", ",".join(s.users)]
+    if s.sample_users != SAMPLE_USERS:
+        parts += ["--sample-users", str(s.sample_users)]
     return shlex.join(parts + ["--out", "report.html"])
 
 
@@ -292,7 +294,8 @@ def _model(a: Analysis) -> str:
             "setting": ["model", "baseline", "candidates", "tail-boost strategy", "boost",
                         "list length K", "split", "seed"],
             "value": [s.model_label,
-                      MODEL_LABELS[BASELINE] if a.baseline is not None else "none (new items)",
+                      MODEL_LABELS[a.baseline_model] if a.baseline is not None
+                      else "none (new items)",
                       s.candidate_scope.describe(), rerank.STRATEGIES[s.strategy],
                       f"{s.boost:g}", str(s.k), exp.split.kind, str(s.seed)],
         }
@@ -307,8 +310,10 @@ def _model(a: Analysis) -> str:
 
 def _kpis(a: Analysis) -> str:
     kpis = a.kpis().reset_index(names="list")
+    judged = int(np.sum(np.diff(a.candidates.rows_of(a.holdout).indptr) > 0))
+    sampled = "" if a.candidates.users is None else f"a seeded sample (seed {a.settings.seed}) of "
     return table(kpis, band=None) + (
-        f"<p class=muted>@{a.settings.k} over the {int(np.sum(np.diff(a.holdout.indptr) > 0))} "
+        f"<p class=muted>@{a.settings.k} over {sampled}the {judged} "
         "users with validation items. APLT = share of list slots given to tail and cold "
         "items.</p>"
     )
@@ -325,8 +330,8 @@ def _users(a: Analysis, base_url: str) -> str:
         tail_hist = float(np.mean(a.groups[history] != popularity.HEAD)) if len(history) else 0.0
         tail_list = float(np.mean(why["band"] != "head")) if len(why) else 0.0
         side, versus = "", ""
-        if a.baseline_ranked is not None:
-            base_items = a.baseline_ranked.items[u]
+        if a.baseline_ranked is not None and a.baseline is not None:
+            base_items = a.baseline_ranked.items[a.baseline.row(u)]
             baseline = pd.DataFrame(
                 {
                     "rank": np.arange(1, len(base_items) + 1),
@@ -335,10 +340,7 @@ def _users(a: Analysis, base_url: str) -> str:
                 }
             )
             versus = f"the baseline's: {float(np.mean(baseline['band'] != 'head')):.0%}. "
-            side = (
-                f"<div><b>{MODEL_LABELS[BASELINE]} (baseline), same boost</b>"
-                f"{table(baseline)}</div>"
-            )
+            side = f"<div><b>{text(a.baseline_label, 80)}, same boost</b>{table(baseline)}</div>"
         out.append(
             f"<h3>User {text(ids[u], 80)}</h3><p>{len(history)} training positives, "
             f"{tail_hist:.0%} of them outside the head; this list: {tail_list:.0%} tail/cold"

@@ -43,6 +43,7 @@ def audience(
     n_users: int = 20,
     n_because: int = 3,
     batch: int = 256,
+    users: np.ndarray | None = None,
 ) -> list[Reach]:
     """The ``n_users`` users who would see ``item`` highest in their lists, best first.
 
@@ -53,6 +54,8 @@ def audience(
         similarity: a text similarity for ``because`` (history items vs the item).
         scope: (I,) bool, the items the item competes with (default: the whole catalogue);
             ``item`` must be in it.
+        users: the user positions to consider (e.g. the page's seeded sample on a large
+            dataset, :func:`recsys.whatif.rerank.user_sample`); default: every user.
 
     Users who already interacted with ``item`` are left out. Ties (equal rank and score) go to
     the lower user position, so the answer is reproducible.
@@ -69,10 +72,11 @@ def audience(
         raise ValueError(f"item position {item} is outside the candidate scope")
     ranks = np.full(n_total, np.iinfo(np.int64).max, dtype=np.int64)
     scores = np.full(n_total, -np.inf)
-    for start in range(0, n_total, batch):
-        users = np.arange(start, min(start + batch, n_total))
-        h = history[users]
-        total = np.asarray(np.sum(list(scorer(users, h).values()), axis=0, dtype=np.float64))
+    considered = np.arange(n_total) if users is None else np.unique(np.asarray(users, np.int64))
+    for start in range(0, len(considered), batch):
+        rows = considered[start : start + batch]
+        h = history[rows]
+        total = np.asarray(np.sum(list(scorer(rows, h).values()), axis=0, dtype=np.float64))
         exclude(total, h)
         total[:, ~in_scope] = -np.inf
         mine = total[:, item]  # (B,)
@@ -81,8 +85,8 @@ def audience(
         hi = np.where(finite, total, -np.inf).max(axis=1)
         span = np.where(np.isfinite(hi - lo) & (hi - lo > 0), hi - lo, 1.0)
         ok = np.isfinite(mine)  # seen users are out
-        ranks[users[ok]] = 1 + (total[ok] > mine[ok, None]).sum(axis=1)
-        scores[users[ok]] = ((mine - lo) / span)[ok]
+        ranks[rows[ok]] = 1 + (total[ok] > mine[ok, None]).sum(axis=1)
+        scores[rows[ok]] = ((mine - lo) / span)[ok]
     reached = np.flatnonzero(np.isfinite(scores))
     order = np.lexsort((reached, -scores[reached], ranks[reached]))[:n_users]
     out = []

@@ -158,6 +158,8 @@ def explain_user(
     """One :class:`Explanation` per item of ``user``'s re-ranked list, in list order.
 
     Args:
+        user: the user's row in ``cands`` and ``ranked`` (:meth:`Candidates.row` of its
+            position where the candidates hold a sample of users).
         history: the user's training items (indices), the candidates for ``because``.
         similarities: by name (``"item-item"``, ``"text"``); see :func:`choose_similarity`.
         terms: item positions -> term sets (e.g. :func:`item_terms` bound to a catalogue).
@@ -226,14 +228,16 @@ def lists_frame(
     item_ids: np.ndarray,
     titles: Sequence[str],
 ) -> pd.DataFrame:
-    """Every user's list in long form (one row per user and rank) with score parts and ranks."""
+    """Every user's list (each sampled user's, where the candidates hold a sample) in long form,
+    one row per user and rank, with score parts and ranks."""
     n_users, k = ranked.items.shape
     items = ranked.items.ravel()
     slots = ranked.slots.ravel()
     users = np.repeat(np.arange(n_users), k)
+    positions = users if cands.users is None else cands.users[users]
     frame = pd.DataFrame(
         {
-            "user": np.asarray(user_ids, dtype=object)[users],
+            "user": np.asarray(user_ids, dtype=object)[positions],
             "rank": np.tile(np.arange(1, k + 1), n_users),
             "rank before boost": cands.rank[users, slots],
             "item": np.asarray(item_ids, dtype=object)[items],

@@ -63,6 +63,20 @@ class Candidates:
     groups: np.ndarray  # (I,) int8 HEAD / TAIL / COLD
     counts: np.ndarray  # (I,) training positives per item
     history_tail_share: np.ndarray  # (U,) share of each user's history outside the head
+    # (U,) each row's user position when the candidates hold a sample of users (row r is user
+    # ``users[r]``); None: every user, row r is user r
+    users: np.ndarray | None = None
+
+    def row(self, user: int) -> int | None:
+        """The candidate row of user position ``user``, None where the sample leaves it out."""
+        if self.users is None:
+            return int(user) if 0 <= user < self.n_users else None
+        found = np.flatnonzero(self.users == user)
+        return int(found[0]) if len(found) else None
+
+    def rows_of(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """``matrix`` (one row per user, all users) cut to the candidates' rows."""
+        return matrix if self.users is None else sp.csr_matrix(matrix)[self.users]
 
     @cached_property
     def base(self) -> np.ndarray:
@@ -95,8 +109,10 @@ def build_candidates(
     tail_reserve: int = 50,
     batch: int | None = None,
     scope: np.ndarray | None = None,
+    users: np.ndarray | None = None,
 ) -> Candidates:
-    """Score every user once and keep their top ``n_candidates`` unseen items with score parts.
+    """Score every user (or the ``users`` given) once and keep their top ``n_candidates`` unseen
+    items with score parts.
 
     The first ``n_candidates - tail_reserve`` are the best by score; the rest are the best
     non-head items not already in. ``n_candidates`` is capped so no user runs out of unseen items.
@@ -104,9 +120,19 @@ def build_candidates(
     (:func:`recsys.models.memory.rows_per_batch`).
     ``scope``: an (I,) bool mask (:meth:`recsys.models.scope.CandidateScope.mask`); only those
     items become candidates (the cap then counts unseen items in scope).
+    ``users``: user positions (rows of ``history``) to score, e.g. a seeded sample
+    (:func:`user_sample`); the result then has one row per given user, in their order, and
+    records them in :attr:`Candidates.users`. Each row depends only on its own user, so a user's
+    row is the same in any sample that holds it.
     """
     history = sp.csr_matrix(history)
-    n_users, n_items = history.shape
+    n_items = history.shape[1]
+    rows = None if users is None else np.asarray(users, dtype=np.int64)
+    if rows is not None:
+        if rows.ndim != 1 or len(rows) == 0 or rows.min() < 0 or rows.max() >= history.shape[0]:
+            raise ValueError(f"users must be positions in [0, {history.shape[0]}), at least one")
+        history = history[rows]
+    n_users = history.shape[0]
     in_scope = np.ones(n_items, dtype=bool) if scope is None else np.asarray(scope, dtype=bool)
     if in_scope.shape != (n_items,) or not in_scope.any():
         raise ValueError(f"scope must be an ({n_items},) bool mask with at least one item")
@@ -118,9 +144,10 @@ def build_candidates(
     batch = batch or rows_per_batch(n_items, 4, BATCH_ARRAYS)
     items, ranks, parts = [], [], []
     for start in range(0, n_users, batch):
-        users = np.arange(start, min(start + batch, n_users))
-        h = history[users]
-        batch_parts = {k: np.asarray(v, np.float32) for k, v in scorer(users, h).items()}
+        batch_rows = np.arange(start, min(start + batch, n_users))
+        h = history[batch_rows]
+        who = batch_rows if rows is None else rows[batch_rows]
+        batch_parts = {k: np.asarray(v, np.float32) for k, v in scorer(who, h).items()}
         total = _sum_parts(batch_parts)  # (B, I)
         exclude(total, h)
         total[:, ~in_scope] = -np.inf
@@ -138,7 +165,18 @@ def build_candidates(
         groups=np.asarray(groups),
         counts=np.asarray(counts),
         history_tail_share=_history_tail_share(history, is_tail),
+        users=rows,
     )
+
+
+def user_sample(holdout: sp.csr_matrix, n: int, seed: int = 0) -> np.ndarray | None:
+    """A seeded sample of ``n`` user positions for KPIs and curves on a large dataset, drawn
+    among the users with held-out items (the only ones a metric counts), sorted; None where
+    there are no more than ``n`` such users (then every user is kept)."""
+    judged = np.flatnonzero(np.diff(sp.csr_matrix(holdout).indptr))
+    if len(judged) <= n:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(judged, size=n, replace=False))
 
 
 def _top_with_reserve(
@@ -309,7 +347,11 @@ KPI_KEYS: dict[str, str] = {  # label -> metric key template (k filled in)
 def list_metrics(
     items: np.ndarray, cands: Candidates, holdout: sp.csr_matrix, k: int
 ) -> dict[str, float]:
-    """:func:`~recsys.evaluation.metrics.evaluate_topk` at ``k`` over users with held-out items."""
+    """:func:`~recsys.evaluation.metrics.evaluate_topk` at ``k`` over users with held-out items.
+
+    ``holdout``: one row per user, all users; cut to the candidates' sample where they hold one.
+    """
+    holdout = cands.rows_of(holdout)
     users = np.flatnonzero(np.diff(sp.csr_matrix(holdout).indptr))
     return evaluate_topk(items[users], holdout[users], cands.counts, cands.groups, ks=(k,))
 
