@@ -199,3 +199,45 @@ def test_popularity_figure_is_thinned_exact_at_the_cut_and_skips_cold_items():
     assert {n_head, n_head + 1} <= set(x.tolist())  # both sides of the cut are exact
     assert [s.x0 for s in fig.layout.shapes] == [n_head + 0.5]  # the head | tail line
     assert f"Gini {popularity.gini(counts):.3f}" in fig.layout.annotations[-1].text
+
+
+@pytest.fixture(scope="module")
+def sampled_analysis():
+    """The sample's KPIs over a seeded 150 of its 887 judged users, TF-IDF against the baseline."""
+    return analyse(Settings(model="tfidf", boost=0.2, sample_users=150, users=("U0001",)))
+
+
+def test_a_sampled_analysis_scores_and_reports_only_its_users(sampled_analysis):
+    a = sampled_analysis
+    users = a.candidates.users
+    u1 = a.user_ids.index("U0001")
+    assert users is not None and len(users) == 151 and u1 in users  # 150 drawn + the one named
+    assert a.baseline is not None and a.baseline.users.tolist() == users.tolist()
+    want = rerank.list_metrics(
+        a.ranked.items, dataclasses.replace(a.candidates, users=None), a.holdout[users], 10
+    )
+    assert a.kpis().iloc[0]["Recall"] == want["recall@10"]
+    assert a.example_users() == [u1]
+    default = dataclasses.replace(a, settings=dataclasses.replace(a.settings, users=()))
+    assert set(default.example_users()) <= set(users.tolist())
+    outside = next(u for u in range(len(a.user_ids)) if u not in users)
+    with pytest.raises(ValueError, match="not in the analysis' user sample"):
+        a.explain(outside)
+    page = render(a)
+    assert "over a seeded sample (seed 0) of the 151 users with validation items" in page
+    assert "--sample-users 150" in page
+
+
+def test_the_baseline_is_chosen_by_size():
+    from recsys.models import memory
+    from recsys.report.analysis import baseline_model
+
+    data = load_sample()
+    with memory.using(memory.MemoryBudget(50 << 20)):  # EASE needs 24 * 2000^2 = 96 MB
+        a = analyse(Settings(model="tfidf", sample_users=100), dataset=data)
+        assert baseline_model(a.experiment.tuning.train) == "itemknn"
+    assert a.baseline_model == "itemknn"
+    assert "ItemKNN (baseline), no boost" in a.kpis().index
+    assert "ItemKNN (baseline)" in a.curves()
+    assert "<td>ItemKNN</td>" in render(a) or ">ItemKNN<" in render(a)
+    assert analyse(Settings(model="tfidf", sample_users=100), dataset=data).baseline_model == "ease"

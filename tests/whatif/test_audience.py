@@ -65,3 +65,14 @@ def test_frame_names_users_and_reasons_by_title(setting):
     frame = audience.audience_frame(reach, ids, titles)
     assert frame["user"].tolist() == ["u0", "u1"]
     assert frame["because (text neighbours in the history)"].str.contains("film ").all()
+
+
+def test_only_the_users_given_are_considered(setting):
+    matrix, scorer, similarity, scope = setting
+    everyone = audience.audience(scorer, 10, matrix, similarity, scope=scope, n_users=100)
+    some = audience.audience(
+        scorer, 10, matrix, similarity, scope=scope, n_users=100, users=np.array([12, 3, 7])
+    )
+    assert [r.user for r in some] == [3, 7, 12]  # the space fans first, then the love fan
+    by_user = {r.user: r for r in everyone}
+    assert all(r == by_user[r.user] for r in some)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -258,3 +260,72 @@ def test_candidates_in_a_cold_scope_hold_only_new_items(block_matrix):
     assert (cands.rank <= 2).all()  # ranked among the in-scope items
     with pytest.raises(ValueError, match="at least one item"):
         rr.build_candidates(scorer, block_matrix, counts, groups, scope=np.zeros(12, bool))
+
+
+# --- a sample of users ---------------------------------------------------------------------------
+
+
+def test_candidates_for_a_sample_are_the_full_builds_rows():
+    cands, history, _ = random_case(5)
+    rng = np.random.default_rng(5)
+    collab = rng.normal(size=(N_USERS, N_ITEMS)).astype(np.float32)
+    calls = []
+
+    def scorer(users, h):
+        calls.append(np.asarray(users).copy())
+        return {"collaborative": collab[users]}
+
+    full = rr.build_candidates(scorer, history, cands.counts, cands.groups, 60, 15)
+    calls.clear()
+    users = np.array([3, 17, 31])
+    some = rr.build_candidates(scorer, history, cands.counts, cands.groups, 60, 15, users=users)
+    assert np.concatenate(calls).tolist() == [3, 17, 31]  # only the sample is scored
+    assert some.users.tolist() == [3, 17, 31] and some.n_users == 3
+    np.testing.assert_array_equal(some.items, full.items[users])
+    np.testing.assert_array_equal(some.rank, full.rank[users])
+    np.testing.assert_allclose(some.parts["collaborative"], full.parts["collaborative"][users])
+    np.testing.assert_allclose(some.history_tail_share, full.history_tail_share[users])
+    assert some.row(17) == 1 and some.row(4) is None and full.row(4) == 4
+    for strategy in rr.STRATEGIES:  # a user's re-ranked list does not depend on the others
+        np.testing.assert_array_equal(
+            rr.rerank(some, strategy, 0.5, K).items, rr.rerank(full, strategy, 0.5, K).items[users]
+        )
+
+
+def test_metrics_of_a_sample_are_over_its_users_only():
+    cands, history, _ = random_case(6)
+    holdout = sp.random(N_USERS, N_ITEMS, density=0.02, format="csr", random_state=6)
+    holdout.data[:] = 1.0
+
+    def scorer(users, h):
+        return {"collaborative": np.tile(cands.counts.astype(np.float32), (len(users), 1))}
+
+    users = rr.user_sample(holdout, 10, seed=1)
+    assert users is not None and len(users) == 10 and (np.diff(users) > 0).all()
+    assert (np.diff(holdout.indptr)[users] > 0).all()  # only users a metric counts
+    np.testing.assert_array_equal(users, rr.user_sample(holdout, 10, seed=1))
+    assert rr.user_sample(holdout, N_USERS) is None  # small enough: every user
+    full = rr.build_candidates(scorer, history, cands.counts, cands.groups, 60, 15)
+    some = rr.build_candidates(scorer, history, cands.counts, cands.groups, 60, 15, users=users)
+    got = rr.list_metrics(rr.rerank(some, "penalty", 0.0, K).items, some, holdout, K)
+    want = rr.list_metrics(
+        rr.rerank(full, "penalty", 0.0, K).items[users],
+        dataclasses.replace(full, users=None),
+        holdout[users],
+        K,
+    )
+    assert got == want
+    assert got != rr.list_metrics(rr.rerank(full, "penalty", 0.0, K).items, full, holdout, K)
+
+
+@pytest.mark.parametrize("users", [np.array([], dtype=int), np.array([0, N_USERS]), [-1]])
+def test_a_bad_user_sample_is_refused(users):
+    cands, history, _ = random_case(7)
+    with pytest.raises(ValueError, match="users must be positions"):
+        rr.build_candidates(
+            lambda u, h: {"x": np.zeros((len(u), N_ITEMS), np.float32)},
+            history,
+            cands.counts,
+            cands.groups,
+            users=np.asarray(users),
+        )
