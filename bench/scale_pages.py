@@ -15,6 +15,10 @@ figure; not the browser's drawing). Per page it times, one after the other:
 - ``second render``: a second session's first run of the page in the same process (Streamlit's
   caches warm, as for a second visitor or a rerun after a setting that does not change the map).
 
+The Recommendations page opens on its default model (the frozen-MiniLM hybrid: no run in the
+fresh runs folder) and its collaborative baseline; the row's note splits the first render into
+encoding, fitting and candidate building (each call's seconds, model by model).
+
 The item vectors at 1M items cannot come from MiniLM on a CPU here (≈ 130 items/s, two hours),
 so ``--vectors`` gives an .npy of the vectors the page would use (one row per catalogue item);
 the encoder is replaced by a function that looks the given texts up (the page only encodes the
@@ -44,7 +48,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench/results/scale_pages.md"
-PAGES = {"data": REPO / "pages/data.py", "embeddings": REPO / "pages/embeddings.py"}
+PAGES = {
+    "data": REPO / "pages/data.py",
+    "embeddings": REPO / "pages/embeddings.py",
+    "recommendations": REPO / "pages/recommendations.py",
+}
+# The Recommendations page's stages, timed by wrapping these library calls (name: module, function)
+STAGES = {
+    "fit": ("recsys.report.analysis", "fit_model"),
+    "candidates": ("recsys.report.analysis", "candidates_of"),
+    "encode": ("recsys.lm.encoder", "encode_items"),
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -140,6 +154,7 @@ def child(page: str, args: argparse.Namespace) -> dict:
         if args.vectors:
             use_vectors(args.vectors, data.item_text())
         row["umap compile"] = projection.warm_up()
+    stages = timed_stages() if page == "recommendations" else {}
     runs = tempfile.mkdtemp(prefix="scale-pages-runs-")
     for name in ("first render", "second render"):
         at = AppTest.from_file(str(PAGES[page]), default_timeout=900)
@@ -152,8 +167,36 @@ def child(page: str, args: argparse.Namespace) -> dict:
             raise SystemExit(f"{page} page raised: {at.exception[0].message}")
     shown = [i.value for i in at.info if "stratified sample" in i.value]
     row["note"] = shown[0].split(")")[0] + ")" if shown else ""
+    if stages:
+        sampled = [c.value for c in at.caption if "seeded sample" in c.value]
+        row["note"] = "; ".join(f"{name} {sec:.1f} s" for name, sec in stages.items())
+        row["note"] += " (" + (sampled[0].split(";")[0] if sampled else "every user") + ")"
     row["peak RSS GB"] = peak_rss_gb()
     return row
+
+
+def timed_stages() -> dict[str, float]:
+    """Wrap :data:`STAGES` so each call adds its seconds under ``stage (model)`` to the dict."""
+    import functools
+    import importlib
+
+    seconds: dict[str, float] = {}
+    for stage, (module_name, name) in STAGES.items():
+        module = importlib.import_module(module_name)
+        inner = getattr(module, name)
+
+        def wrapper(*a, _inner=inner, _stage=stage, **kw):
+            t = time.perf_counter()
+            out = _inner(*a, **kw)
+            what = a[1] if _stage == "fit" and len(a) > 1 else getattr(out, "shape", "")
+            if _stage == "candidates":
+                what = f"{out.n_users} users"
+            key = f"{_stage} ({what})"
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t
+            return out
+
+        setattr(module, name, functools.wraps(inner)(wrapper))
+    return seconds
 
 
 def run_child(page: str, argv: list[str]) -> dict:

@@ -27,6 +27,7 @@ from recsys.runs.folder import BEST, EMBEDDINGS
 from recsys.whatif import audience, explain, rerank, scorers
 
 SEED = 0  # split and model seed, shown in the page caption
+SAMPLE_USERS = analysis.SAMPLE_USERS  # judged users past which KPIs and curves use a sample
 ONE_USER_CACHE = 64  # one-user candidate lists kept (users outside the KPI sample)
 AUDIENCE_USERS = 15
 RUNS_OFFERED = 5  # finished runs offered besides the active one, newest first
@@ -65,7 +66,7 @@ def sample_of(source: tuple, rule: str, value: float) -> np.ndarray | None:
     """The seeded users the KPIs, curves and cached lists cover (None: every user): on a large
     dataset the first render does not wait for every user's candidates."""
     _, experiment, _ = prepared(source, rule, value)
-    return analysis.user_sample(experiment, analysis.Settings(seed=SEED))
+    return analysis.user_sample(experiment, analysis.Settings(seed=SEED, sample_users=SAMPLE_USERS))
 
 
 @st.cache_resource(

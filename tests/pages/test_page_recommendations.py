@@ -308,3 +308,45 @@ def test_while_the_warm_up_fits_the_best_model_the_first_view_shows_the_blend(mo
     at.selectbox(key="rec_model").set_value("ease").run()  # the analyst's choice sticks
     assert at.selectbox(key="rec_model").value == "ease" and not at.session_state["rec_model_auto"]
     assert not at.get("progress")
+
+
+@pytest.fixture
+def small_page_sample(monkeypatch):
+    """The page as on a large dataset: KPIs and curves over a seeded 100 of the sample's users.
+    Streamlit's caches are per process: cleared before and after, so no other test sees it."""
+    import streamlit as st
+
+    from pages import rec_models
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    monkeypatch.setattr(rec_models, "SAMPLE_USERS", 100)
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_on_a_large_dataset_kpis_use_a_sample_and_any_user_gets_their_own_list(small_page_sample):
+    from recsys.data.sources import load_sample
+    from recsys.report.analysis import Settings, fit_candidates, prepare, user_sample
+    from recsys.whatif import rerank
+
+    experiment, groups = prepare(load_sample(), Settings())
+    sample = user_sample(experiment, Settings(sample_users=100))
+    outside = next(u for u in range(experiment.index.n_users) if u not in sample)
+    user = str(experiment.index.user_ids[outside])
+    at = run_page(boost="0.3", strategy="xquad", user=user)
+    assert not at.exception
+    assert any("seeded sample (seed 0) of 100 of the 887 users" in c.value for c in at.caption)
+    full = rerank.rerank(fit_candidates(experiment, groups, "blend"), "xquad", 0.3, 10)
+    item_ids = experiment.index.item_ids
+    assert at.dataframe[0].value["item"].tolist() == list(item_ids[full.items[outside]])
+    base = rerank.rerank(fit_candidates(experiment, groups, "ease"), "xquad", 0.3, 10)
+    titles = load_sample().items["title"].astype(str).to_numpy()
+    assert at.dataframe[1].value["title"].tolist() == titles[base.items[outside]].tolist()
+    sampled = fit_candidates(experiment, groups, "blend", users=sample)
+    want = rerank.list_metrics(
+        rerank.rerank(sampled, "xquad", 0.3, 10).items, sampled, experiment.tuning.holdout, 10
+    )
+    assert float(kpis(at)["Recall@10"]) == pytest.approx(want["recall@10"], abs=1e-3)
+    assert any("sampled users" in b.label for b in at.get("download_button"))
