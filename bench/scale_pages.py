@@ -168,9 +168,10 @@ def child(page: str, args: argparse.Namespace) -> dict:
     shown = [i.value for i in at.info if "stratified sample" in i.value]
     row["note"] = shown[0].split(")")[0] + ")" if shown else ""
     if stages:
-        sampled = [c.value for c in at.caption if "seeded sample" in c.value]
+        said = [c.value for c in at.caption if "seeded sample" in c.value]
+        sampled = "KPIs" + said[0].split(" KPIs", 1)[1].split(";")[0] if said else "every user"
         row["note"] = "; ".join(f"{name} {sec:.1f} s" for name, sec in stages.items())
-        row["note"] += " (" + (sampled[0].split(";")[0] if sampled else "every user") + ")"
+        row["note"] += f" (nested calls count in each; {sampled})"
     row["peak RSS GB"] = peak_rss_gb()
     return row
 
