@@ -107,9 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     started = time.perf_counter()
     out, info = rows(args.seed)
-    command = "python bench/seen_exclusion.py" + (
-        f" --seed {args.seed}" if args.seed else ""
-    )
+    command = "python bench/seen_exclusion.py" + (f" --seed {args.seed}" if args.seed else "")
     text = report(out, info, time.perf_counter() - started, command)
     args.out.write_text(text)
     print(text)
