@@ -45,11 +45,11 @@ MODELS = {  # the quality bench's picks on validation
 }
 
 
-def earlier_unliked(dataset, exp) -> sp.csr_matrix:
-    """(U, I) the users' ratings below the threshold made before their first test positive."""
+def earlier_unliked(dataset, exp, threshold: float) -> sp.csr_matrix:
+    """(U, I) binary: ratings below ``threshold`` made before the user's first test positive."""
     cutoff = exp.split.test.groupby("user")["timestamp"].min()
     inter = dataset.interactions
-    low = inter[(inter["rating"] < 4.0) & inter["user"].isin(cutoff.index)]
+    low = inter[(inter["rating"] < threshold) & inter["user"].isin(cutoff.index)]
     low = low[low["item"].isin(exp.index.item_ids)]
     low = low[low["timestamp"].to_numpy() < cutoff.reindex(low["user"]).to_numpy()]
     return exp.index.matrix(low[["user", "item"]])
@@ -57,25 +57,28 @@ def earlier_unliked(dataset, exp) -> sp.csr_matrix:
 
 def rows(seed: int) -> tuple[list[dict], dict]:
     dataset, text = resolve(ML_SMALL)
-    exp = prepare(dataset, Protocol(seed=seed), text)
+    protocol = Protocol(seed=seed)
+    exp = prepare(dataset, protocol, text)
     st, users = exp.final, exp.final.users
-    low = earlier_unliked(dataset, exp)[users]
-    low.data[:] = 1.0
+    history = st.train[users]
+    low = earlier_unliked(dataset, exp, protocol.threshold)[users]
+    already_rated = low.toarray().astype(bool)  # (users, I), once for every model
     data = TrainData(st.train, st.text, exp.index.item_ids, {})
     out = []
     for name, params in MODELS.items():
         started = time.perf_counter()
-        scores = make_model(name, **params).fit(data).score(users, st.train[users])
-        exclude(scores, st.train[users])
+        scores = make_model(name, **params).fit(data).score(users, history)
+        exclude(scores, history)
         today, _ = top_k(scores, 20)
-        wasted = np.take_along_axis(low.toarray() > 0, today, axis=1).mean()
+        wasted = np.take_along_axis(already_rated, today, axis=1).mean()
         exclude(scores, low)
         product, _ = top_k(scores, 20)
         out.append({"model": name, "today": measure_top(today, st, users),
                     "product": measure_top(product, st, users), "wasted": float(wasted),
                     "seconds": time.perf_counter() - started})  # fmt: skip
         print(out[-1], file=sys.stderr)
-    info = {"users": len(users), "low": int(low.nnz), "train": int(st.train.nnz)}
+    info = {"users": len(users), "low": int(low.nnz), "train": int(st.train.nnz),
+            "threshold": protocol.threshold}  # fmt: skip
     return out, info
 
 
@@ -84,7 +87,8 @@ def report(out: list[dict], info: dict, seconds: float, command: str) -> str:
         "# Lists that skip what the user already rated (the product) vs the protocol today", "",
         f"`{command}` — {time.strftime('%Y-%m-%d')}, {seconds:.0f} s. ml-latest-small, the "
         f"quality-bench protocol (temporal split), test stage: {info['users']} users, "
-        f"{info['train']} training positives and {info['low']} earlier ratings below 4.0 "
+        f"{info['train']} training positives and {info['low']} earlier ratings below "
+        f"{info['threshold']:g} "
         "(before each user's first test positive).", "",
         "| model | R@20 today | R@20 product | tail-R@20 today | tail-R@20 product | "
         "cold-R@20 today | cold-R@20 product | slots wasted today |",
